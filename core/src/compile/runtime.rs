@@ -1,0 +1,60 @@
+//! `runtime.json`: what Live runs, for status and the supervisor. Never secrets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::coreproc::Flavour;
+use crate::role::Role;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    pub role: Role,
+    pub xp2p_version: String,
+    pub compiled_at: String,
+    pub request_id: Option<String>,
+    pub desired_digest: String,
+    pub config_sha256: String,
+    pub core: RuntimeCore,
+    pub inbounds: Vec<RuntimeInbound>,
+    pub endpoints: Vec<RuntimeEndpoint>,
+    pub tun: RuntimeTun,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeCore {
+    pub path: String,
+    pub flavour: Flavour,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeInbound {
+    pub tag: String,
+    pub protocol: String,
+    pub listen: String,
+    pub port: u16,
+    /// `tcp`, `udp` or `tcp,udp`: what a health probe may check (TCP only is probed).
+    pub network: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeEndpoint {
+    pub tag: String,
+    pub hostname: String,
+    pub address: String,
+    pub port: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeTun {
+    pub enabled: bool,
+    /// `proxy`, `split`, `full` (client) or `proxy`, `tun` (server).
+    pub mode: String,
+    /// `core` (the core's TUN inbound) or `builtin` (the service's bridge), when enabled.
+    pub engine: Option<String>,
+    pub name: String,
+    pub mtu: u16,
+    pub addr: String,
+    pub dns_servers: Vec<String>,
+    pub full_tunnel_tag: String,
+}

@@ -1,0 +1,109 @@
+//! The server role: a Trojan or VLESS TLS inbound on `listen:trojan_port` with the
+//! enabled users, forward inbounds, `direct`, redirect and forward rules.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::common::{Managed, add_api, add_forward, direct_outbound, log_block};
+use super::rules::redirect_rules;
+use super::runtime::{RuntimeInbound, RuntimeTun};
+use crate::coreproc::CoreInfo;
+use crate::desired::{ServerDesired, ServerProfile};
+use crate::error::{ConfigError, ErrorCode};
+use crate::layout::Layout;
+use crate::role::Role;
+
+const ROLE: Role = Role::Server;
+
+pub struct ServerOut {
+    pub managed: Managed,
+    pub tun: RuntimeTun,
+}
+
+pub fn build(
+    m: &ServerDesired,
+    core: &CoreInfo,
+    layout: &Layout,
+    file: &Path,
+) -> Result<ServerOut, Vec<ConfigError>> {
+    let s = &m.server;
+    let mut out = Managed::default();
+    out.top.insert("log".into(), log_block(m.logging.level));
+
+    if s.profile == ServerProfile::VlessTlsVision && !core.capabilities().vision {
+        return Err(vec![ConfigError::new(
+            ErrorCode::UnsupportedByCore,
+            file,
+            "server.profile",
+            format!(
+                "VLESS Vision (vless-tls-vision) is not supported by the core found: {}",
+                core.describe()
+            ),
+        )]);
+    }
+
+    let users = s.users.iter().filter(|u| !u.disabled);
+    let tls = json!({"certificates": [{
+        "certificateFile": layout.resolve_asset(&s.certificate).display().to_string(),
+        "keyFile": layout.resolve_asset(&s.key).display().to_string(),
+    }]});
+    let stream = json!({"network": "tcp", "security": "tls", "tlsSettings": tls});
+    let (tag, protocol, settings) = match s.profile {
+        ServerProfile::TrojanTls => (
+            "trojan-in",
+            "trojan",
+            json!({"clients": users.map(|u| json!({"password": u.credential, "email": u.user_label})).collect::<Vec<_>>()}),
+        ),
+        ServerProfile::VlessTls | ServerProfile::VlessTlsVision => {
+            let vision = s.profile == ServerProfile::VlessTlsVision;
+            let clients: Vec<_> = users
+                .map(|u| {
+                    let mut c = json!({"id": u.credential, "email": u.user_label});
+                    if vision && let Some(o) = c.as_object_mut() {
+                        o.insert("flow".into(), json!("xtls-rprx-vision"));
+                    }
+                    c
+                })
+                .collect();
+            (
+                "vless-in",
+                "vless",
+                json!({"clients": clients, "decryption": "none"}),
+            )
+        }
+    };
+    out.inbounds.push(json!({
+        "tag": tag, "protocol": protocol,
+        "listen": s.listen.to_string(), "port": s.trojan_port.0,
+        "settings": settings, "streamSettings": stream
+    }));
+    out.runtime_inbounds.push(RuntimeInbound {
+        tag: tag.into(),
+        protocol: protocol.into(),
+        listen: s.listen.to_string(),
+        port: s.trojan_port.0,
+        network: "tcp".into(),
+    });
+    add_api(&mut out, ROLE, &m.core, core);
+    out.outbounds.push(direct_outbound());
+    for f in &s.forwards {
+        add_forward(&mut out, ROLE, f);
+    }
+    out.managed_rules.extend(redirect_rules(ROLE, &s.redirects));
+    let tun = RuntimeTun {
+        enabled: s.tun_enabled,
+        mode: if s.tun_enabled {
+            "tun".into()
+        } else {
+            "proxy".into()
+        },
+        engine: s.tun_enabled.then(|| "builtin".to_string()),
+        name: s.tun_name.clone(),
+        mtu: s.tun_mtu.0,
+        addr: s.tun_addr.to_string(),
+        dns_servers: Vec::new(),
+        full_tunnel_tag: String::new(),
+    };
+    Ok(ServerOut { managed: out, tun })
+}

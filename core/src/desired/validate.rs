@@ -1,0 +1,390 @@
+//! Cross-field validation of a parsed Desired model: credentials, host names,
+//! unique tags, redirect and forward targets, server certificate files. Every
+//! problem is collected (not just the first) with its key path and position.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use super::locate::position;
+use super::model::*;
+use super::names::{
+    EMITTED_TAGS, is_domain_matcher, is_host, is_hostname, is_interface_name, is_uuid,
+};
+use crate::error::{ConfigError, ErrorCode};
+use crate::layout::Layout;
+
+struct Checker<'a> {
+    file: &'a Path,
+    src: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, key: String, message: impl Into<String>) {
+        self.fail_code(ErrorCode::InvalidToml, key, message);
+    }
+
+    fn fail_code(&mut self, code: ErrorCode, key: String, message: impl Into<String>) {
+        let pos = position(self.src, &key);
+        self.errors
+            .push(ConfigError::new(code, self.file, key, message).at(pos));
+    }
+}
+
+/// Outbound tags a redirect or forward may name, beyond the endpoints.
+pub struct KnownOutbounds<'a> {
+    /// Tags appended by `outbounds.append.json`.
+    pub appended: &'a [String],
+}
+
+fn check_redirects(
+    c: &mut Checker<'_>,
+    section: &str,
+    redirects: &[Redirect],
+    targets: &BTreeMap<String, bool>,
+) {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (i, r) in redirects.iter().enumerate() {
+        let key = format!("{section}.redirects[{i}]");
+        let value = match (&r.cidr, &r.domain) {
+            (Some(_), Some(_)) | (None, None) => {
+                c.fail(key.clone(), "exactly one of `cidr` or `domain` must be set");
+                continue;
+            }
+            (Some(cidr), None) => cidr.to_string(),
+            (None, Some(domain)) => {
+                if !is_domain_matcher(domain) {
+                    c.fail(
+                        format!("{key}.domain"),
+                        format!("`{domain}` is not a domain"),
+                    );
+                }
+                domain.to_ascii_lowercase()
+            }
+        };
+        check_target(c, &format!("{key}.outbound_tag"), &r.outbound_tag, targets);
+        if let Some(prev) = seen.insert(value.clone(), r.outbound_tag.clone()) {
+            c.fail_code(
+                ErrorCode::InvalidRule,
+                key,
+                format!("duplicate redirect for `{value}` (already sent to `{prev}`)"),
+            );
+        }
+    }
+}
+
+fn check_target(c: &mut Checker<'_>, key: &str, tag: &str, targets: &BTreeMap<String, bool>) {
+    match targets.get(&tag.to_ascii_lowercase()) {
+        Some(true) => {}
+        Some(false) => c.fail(
+            key.to_string(),
+            format!("`{tag}` names a disabled endpoint; enable it or point elsewhere"),
+        ),
+        None => {
+            let known: Vec<&str> = targets
+                .iter()
+                .filter(|(_, on)| **on)
+                .map(|(t, _)| t.as_str())
+                .collect();
+            c.fail(
+                key.to_string(),
+                format!("`{tag}` names no outbound (known: {})", known.join(", ")),
+            )
+        }
+    }
+}
+
+fn check_forwards(
+    c: &mut Checker<'_>,
+    section: &str,
+    forwards: &[Forward],
+    targets: &BTreeMap<String, bool>,
+    taken: &mut Vec<(std::net::IpAddr, u16, &'static str)>,
+) {
+    for (i, f) in forwards.iter().enumerate() {
+        let key = format!("{section}.forwards[{i}]");
+        if !is_host(&f.target_host) {
+            c.fail(
+                format!("{key}.target_host"),
+                format!("`{}` is not a host name or IP", f.target_host),
+            );
+        }
+        check_target(c, &format!("{key}.outbound_tag"), &f.outbound_tag, targets);
+        let nets: &[&'static str] = match f.protocol {
+            ForwardProtocol::Tcp => &["tcp"],
+            ForwardProtocol::Udp => &["udp"],
+            ForwardProtocol::Both => &["tcp", "udp"],
+        };
+        for net in nets {
+            let clash = taken.iter().any(|(addr, port, n)| {
+                *port == f.listen_port.0
+                    && n == net
+                    && (*addr == f.listen_address
+                        || addr.is_unspecified()
+                        || f.listen_address.is_unspecified())
+            });
+            if clash {
+                c.fail(
+                    format!("{key}.listen_port"),
+                    format!(
+                        "{}:{} ({net}) is already used by another inbound",
+                        f.listen_address, f.listen_port
+                    ),
+                );
+            } else {
+                taken.push((f.listen_address, f.listen_port.0, net));
+            }
+        }
+    }
+}
+
+fn check_managed_tag(c: &mut Checker<'_>, key: String, tag: &str) {
+    let lower = tag.to_ascii_lowercase();
+    if tag.is_empty() {
+        c.fail(key, "tag must not be empty");
+    } else if lower.starts_with("xp2p-")
+        || lower.ends_with(".rev")
+        || EMITTED_TAGS.contains(&lower.as_str())
+    {
+        c.fail_code(
+            ErrorCode::ReservedTag,
+            key,
+            format!("`{tag}` is reserved for xp2p"),
+        );
+    }
+}
+
+/// Validates a client model. `file` is how the file is shown to the operator.
+pub fn client(
+    file: &Path,
+    src: &str,
+    m: &ClientDesired,
+    known: &KnownOutbounds<'_>,
+) -> Vec<ConfigError> {
+    let mut c = Checker {
+        file,
+        src,
+        errors: Vec::new(),
+    };
+    let s = &m.client;
+    check_core(&mut c, &m.core);
+
+    if !is_interface_name(&s.tun_name) {
+        c.fail(
+            "client.tun_name".into(),
+            format!(
+                "`{}` is not a valid interface name (1-15 chars, no / or :)",
+                s.tun_name
+            ),
+        );
+    }
+    let mut dns_seen = HashSet::new();
+    for (i, d) in s.dns_servers.iter().enumerate() {
+        if !dns_seen.insert(d) {
+            c.fail(
+                format!("client.dns_servers[{i}]"),
+                format!("duplicate DNS server {d}"),
+            );
+        }
+    }
+
+    // endpoints: tag -> enabled
+    let mut targets: BTreeMap<String, bool> = BTreeMap::new();
+    targets.insert("direct".into(), true);
+    for t in known.appended {
+        targets.insert(t.to_ascii_lowercase(), true);
+    }
+    for (i, e) in s.endpoints.iter().enumerate() {
+        let key = format!("client.endpoints[{i}]");
+        if !is_hostname(&e.hostname) {
+            c.fail(
+                format!("{key}.hostname"),
+                format!("`{}` is not a host name", e.hostname),
+            );
+        }
+        if !is_host(&e.address) {
+            c.fail(
+                format!("{key}.address"),
+                format!("`{}` is not an IP or host name", e.address),
+            );
+        }
+        if e.user.trim().is_empty() {
+            c.fail(format!("{key}.user"), "user must not be empty");
+        }
+        if e.password.is_empty() {
+            c.fail(format!("{key}.password"), "credential must not be empty");
+        } else if e.protocol == Protocol::Vless && !is_uuid(&e.password) {
+            c.fail(
+                format!("{key}.password"),
+                "a VLESS credential must be a UUID",
+            );
+        }
+        if !e.flow.is_empty() {
+            if e.protocol != Protocol::Vless {
+                c.fail(
+                    format!("{key}.flow"),
+                    "flow is only valid with protocol = \"vless\"",
+                );
+            } else if e.flow != "xtls-rprx-vision" {
+                c.fail(
+                    format!("{key}.flow"),
+                    format!("unknown flow `{}` (only xtls-rprx-vision)", e.flow),
+                );
+            }
+        }
+        if let Some(sni) = &e.server_name
+            && !sni.is_empty()
+            && !is_hostname(sni)
+        {
+            c.fail(
+                format!("{key}.server_name"),
+                format!("`{sni}` is not a host name"),
+            );
+        }
+        let pin: String = e
+            .pinned_peer_cert_sha256
+            .chars()
+            .filter(|ch| *ch != ':')
+            .collect();
+        if !pin.is_empty() && (pin.len() != 64 || !pin.chars().all(|ch| ch.is_ascii_hexdigit())) {
+            c.fail(
+                format!("{key}.pinned_peer_cert_sha256"),
+                "must be 64 hex digits (colons allowed)",
+            );
+        }
+        let tag = e.effective_tag();
+        check_managed_tag(&mut c, format!("{key}.tag"), &tag);
+        if targets
+            .insert(tag.to_ascii_lowercase(), !e.disabled)
+            .is_some()
+        {
+            c.fail_code(
+                ErrorCode::MergeCollision,
+                format!("{key}.tag"),
+                format!("duplicate tag `{tag}`"),
+            );
+        }
+    }
+
+    if !s.full_tunnel_tag.is_empty()
+        && targets.get(&s.full_tunnel_tag.to_ascii_lowercase()) != Some(&true)
+    {
+        c.fail(
+            "client.full_tunnel_tag".into(),
+            format!("`{}` names no enabled endpoint", s.full_tunnel_tag),
+        );
+    }
+    if s.tun_enabled && s.tun_mode == TunMode::Full && s.enabled_endpoints().next().is_none() {
+        c.fail(
+            "client.tun_mode".into(),
+            "full mode needs at least one enabled endpoint",
+        );
+    }
+
+    check_redirects(&mut c, "client", &s.redirects, &targets);
+    let mut taken = vec![
+        (s.socks_address.ip(), s.socks_address.port(), "tcp"),
+        (s.socks_address.ip(), s.socks_address.port(), "udp"),
+    ];
+    check_forwards(&mut c, "client", &s.forwards, &targets, &mut taken);
+    c.errors
+}
+
+/// Validates a server model; certificate and key must exist under CONFIG_ROOT.
+pub fn server(
+    file: &Path,
+    src: &str,
+    m: &ServerDesired,
+    layout: &Layout,
+    known: &KnownOutbounds<'_>,
+) -> Vec<ConfigError> {
+    let mut c = Checker {
+        file,
+        src,
+        errors: Vec::new(),
+    };
+    let s = &m.server;
+    check_core(&mut c, &m.core);
+    if !s.host.is_empty() && !is_host(&s.host) {
+        c.fail(
+            "server.host".into(),
+            format!("`{}` is not a host name or IP", s.host),
+        );
+    }
+    if !is_interface_name(&s.tun_name) {
+        c.fail(
+            "server.tun_name".into(),
+            format!("`{}` is not a valid interface name", s.tun_name),
+        );
+    }
+    for (key, path) in [
+        ("server.certificate", &s.certificate),
+        ("server.key", &s.key),
+    ] {
+        if path.is_empty() {
+            c.fail(key.into(), "must name a PEM file");
+            continue;
+        }
+        let full = layout.resolve_asset(path);
+        if !full.is_file() {
+            c.fail(
+                key.into(),
+                format!("file {} does not exist", full.display()),
+            );
+        }
+    }
+    let vless = matches!(
+        s.profile,
+        ServerProfile::VlessTls | ServerProfile::VlessTlsVision
+    );
+    let mut labels = HashSet::new();
+    for (i, u) in s.users.iter().enumerate() {
+        let key = format!("server.users[{i}]");
+        if u.user_label.trim().is_empty() {
+            c.fail(format!("{key}.user_label"), "user_label must not be empty");
+        } else if !labels.insert(u.user_label.to_ascii_lowercase()) {
+            c.fail(
+                format!("{key}.user_label"),
+                format!("duplicate user `{}`", u.user_label),
+            );
+        }
+        if u.credential.is_empty() {
+            c.fail(format!("{key}.credential"), "credential must not be empty");
+        } else if vless && !is_uuid(&u.credential) {
+            c.fail(
+                format!("{key}.credential"),
+                "a VLESS credential must be a UUID",
+            );
+        }
+    }
+    let mut targets: BTreeMap<String, bool> = BTreeMap::new();
+    targets.insert("direct".into(), true);
+    for t in known.appended {
+        targets.insert(t.to_ascii_lowercase(), true);
+    }
+    check_redirects(&mut c, "server", &s.redirects, &targets);
+    let mut taken = vec![
+        (s.listen, s.trojan_port.0, "tcp"),
+        (std::net::IpAddr::from([127, 0, 0, 1]), s.diag_port.0, "tcp"),
+    ];
+    if s.diag_port == s.trojan_port {
+        c.fail(
+            "server.diag_port".into(),
+            "diag_port must differ from trojan_port",
+        );
+    }
+    check_forwards(&mut c, "server", &s.forwards, &targets, &mut taken);
+    c.errors
+}
+
+fn check_core(c: &mut Checker<'_>, core: &CoreSection) {
+    if !core.api_listen.is_empty() && core.api_listen.parse::<std::net::SocketAddr>().is_err() {
+        c.fail(
+            "core.api_listen".into(),
+            format!(
+                "`{}` is not an address like 127.0.0.1:52180",
+                core.api_listen
+            ),
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! xp2p-core: the domain shared by the binary, the service and the TUI.
+//!
+//! Nothing here owns a terminal or a daemon loop. It knows where files live
+//! ([`layout`]), what the operator wrote ([`desired`], [`snippets`]), how that
+//! becomes an xray config ([`compile`]), which core binary runs it ([`coreproc`]),
+//! how durable state is written ([`store`]) and how two configs differ ([`diff`]).
+
+pub mod compile;
+pub mod coreproc;
+pub mod desired;
+pub mod diff;
+pub mod digest;
+pub mod error;
+pub mod layout;
+pub mod pipeline;
+pub mod role;
+pub mod snippets;
+pub mod store;
+
+pub use error::{ConfigError, ErrorCode, Problems};
+pub use layout::Layout;
+pub use role::Role;
+
+/// The version written into runtime.json and reported over IPC.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

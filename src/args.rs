@@ -1,0 +1,103 @@
+//! The command-line grammar (clap derive). One enum variant per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use xp2p_core::Role;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xp2p",
+    version,
+    about = "Operator tool for xray-core Trojan/VLESS tunnels"
+)]
+pub struct Cli {
+    /// Configuration root (default: $XP2P_CONFIG_ROOT, else /etc/xp2p).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config_root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Client,
+    Server,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Client => Role::Client,
+            RoleArg::Server => Role::Server,
+        }
+    }
+}
+
+/// Which config of a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Which {
+    /// Desired, compiled now.
+    Desired,
+    /// What the service runs.
+    Live,
+    /// The previous Live (last known good).
+    Lkg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a role's xray.json (Desired compiled now, Live or LKG).
+    Render(RenderArgs),
+    /// Compile Desired and run the core's own config test.
+    Validate(ValidateArgs),
+    /// Show what differs between Desired (compiled), Live and LKG.
+    Diff(DiffArgs),
+    /// Write a commented starter TOML for a role.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Desired compiled now (default).
+    #[arg(long, group = "which")]
+    pub desired: bool,
+    #[arg(long, group = "which")]
+    pub live: bool,
+    #[arg(long, group = "which")]
+    pub lkg: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Role to validate (default: every role with a Desired file).
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Left side (default desired).
+    #[arg(value_enum, default_value = "desired")]
+    pub left: Which,
+    /// Right side (default live).
+    #[arg(value_enum, default_value = "live")]
+    pub right: Which,
+    /// JSON list of {path, change, old, new} JSON-pointer changes.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}

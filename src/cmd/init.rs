@@ -1,0 +1,32 @@
+//! `xp2p init`: write a commented starter TOML from `assets/`.
+
+use xp2p_core::store::atomic::write_atomic;
+use xp2p_core::{Layout, Role};
+
+use crate::args::InitArgs;
+use crate::exit;
+
+const CLIENT_TEMPLATE: &str = include_str!("../../assets/xp2p-client.toml");
+const SERVER_TEMPLATE: &str = include_str!("../../assets/xp2p-server.toml");
+
+pub fn run(layout: &Layout, a: &InitArgs) -> i32 {
+    let role: Role = a.role.into();
+    let path = layout.desired_toml(role);
+    if path.exists() && !a.force {
+        eprintln!(
+            "error: {} already exists (use --force to overwrite)",
+            path.display()
+        );
+        return exit::FAILED;
+    }
+    let template = match role {
+        Role::Client => CLIENT_TEMPLATE,
+        Role::Server => SERVER_TEMPLATE,
+    };
+    if let Err(e) = write_atomic(&path, template.as_bytes()) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return exit::FAILED;
+    }
+    println!("wrote {}", path.display());
+    exit::OK
+}

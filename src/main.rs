@@ -1,0 +1,16 @@
+//! `xp2p`: the binary. Parses the command line and hands each command family to
+//! its module in [`cmd`]; business logic lives in the crates.
+
+mod args;
+mod cmd;
+mod exit;
+mod style;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    let layout = xp2p_core::Layout::resolve(cli.config_root.as_deref());
+    let code = cmd::run(&layout, cli.command);
+    std::process::exit(code);
+}
