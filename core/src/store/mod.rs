@@ -1,4 +1,9 @@
-//! Durable state: atomic file writes, Live/LKG config directories.
+//! Durable state: atomic file writes, locks, apply markers, the journal and the
+//! Live/LKG directories.
 
 pub mod atomic;
+pub mod journal;
 pub mod live;
+pub mod lock;
+pub mod markers;
+pub mod swap;

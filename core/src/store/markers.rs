@@ -1,0 +1,222 @@
+//! `apply.request` and `apply.error` (formats.md): versioned documents keyed by
+//! role, read-modify-written under `.state/locks/apply-request.lock`.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic::write_atomic;
+use super::lock::{FileLock, LockError};
+use crate::error::ErrorCode;
+use crate::layout::Layout;
+use crate::role::Role;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEntry {
+    pub id: String,
+    pub role: Role,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestDoc {
+    pub version: u32,
+    #[serde(default)]
+    pub requests: BTreeMap<Role, RequestEntry>,
+}
+
+impl Default for RequestDoc {
+    fn default() -> Self {
+        RequestDoc {
+            version: 2,
+            requests: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    pub request_id: String,
+    pub attempt_id: String,
+    pub code: ErrorCode,
+    pub phase: String,
+    pub reason: String,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDoc {
+    pub version: u32,
+    #[serde(default)]
+    pub errors: BTreeMap<Role, ErrorEntry>,
+}
+
+impl Default for ErrorDoc {
+    fn default() -> Self {
+        ErrorDoc {
+            version: 2,
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    #[error("{0}")]
+    Lock(#[from] LockError),
+    #[error("{file}: {source}")]
+    Io { file: String, source: io::Error },
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn io_err(file: &std::path::Path) -> impl FnOnce(io::Error) -> MarkerError + '_ {
+    move |source| MarkerError::Io {
+        file: file.display().to_string(),
+        source,
+    }
+}
+
+/// Reads apply.request; a missing file is empty; the legacy single object is accepted;
+/// an unreadable document is treated as empty (it is only a wake-up note).
+pub fn read_requests(layout: &Layout) -> RequestDoc {
+    let Ok(bytes) = std::fs::read(layout.apply_request()) else {
+        return RequestDoc::default();
+    };
+    if let Ok(doc) = serde_json::from_slice::<RequestDoc>(&bytes) {
+        return doc;
+    }
+    match serde_json::from_slice::<RequestEntry>(&bytes) {
+        Ok(legacy) => {
+            let mut doc = RequestDoc::default();
+            doc.requests.insert(legacy.role, legacy);
+            doc
+        }
+        Err(_) => RequestDoc::default(),
+    }
+}
+
+pub fn read_errors(layout: &Layout) -> ErrorDoc {
+    std::fs::read(layout.apply_error())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_doc<T: Serialize>(path: &std::path::Path, doc: &T) -> Result<(), MarkerError> {
+    let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| MarkerError::Io {
+        file: path.display().to_string(),
+        source: io::Error::other(e),
+    })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(io_err(path))
+}
+
+/// Writes a fresh request for `role` (replacing only that role's entry); returns its id.
+pub fn write_request(layout: &Layout, role: Role) -> Result<String, MarkerError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    write_request_id(layout, role, &id)?;
+    Ok(id)
+}
+
+/// Writes a request with a given id (the CLI picks the id it will wait for).
+pub fn write_request_id(layout: &Layout, role: Role, id: &str) -> Result<(), MarkerError> {
+    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let mut doc = read_requests(layout);
+    doc.version = 2;
+    doc.requests.insert(
+        role,
+        RequestEntry {
+            id: id.to_string(),
+            role,
+            timestamp: now_rfc3339(),
+        },
+    );
+    write_doc(&layout.apply_request(), &doc)
+}
+
+/// Removes `role`'s request only if it is still `id` (a newer one stays).
+pub fn remove_request_if(layout: &Layout, role: Role, id: &str) -> Result<bool, MarkerError> {
+    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let mut doc = read_requests(layout);
+    if doc.requests.get(&role).is_some_and(|e| e.id == id) {
+        doc.requests.remove(&role);
+        write_doc(&layout.apply_request(), &doc)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub fn set_error(layout: &Layout, role: Role, entry: ErrorEntry) -> Result<(), MarkerError> {
+    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let mut doc = read_errors(layout);
+    doc.errors.insert(role, entry);
+    write_doc(&layout.apply_error(), &doc)
+}
+
+pub fn clear_error(layout: &Layout, role: Role) -> Result<(), MarkerError> {
+    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let mut doc = read_errors(layout);
+    if doc.errors.remove(&role).is_some() {
+        write_doc(&layout.apply_error(), &doc)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path(), d.path().join("logs"));
+        (d, l)
+    }
+
+    #[test]
+    fn older_attempt_never_removes_newer_request() {
+        let (_d, l) = layout();
+        let a = write_request(&l, Role::Client).unwrap();
+        let b = write_request(&l, Role::Client).unwrap();
+        let s = write_request(&l, Role::Server).unwrap();
+        assert!(!remove_request_if(&l, Role::Client, &a).unwrap());
+        assert_eq!(read_requests(&l).requests[&Role::Client].id, b);
+        assert!(remove_request_if(&l, Role::Client, &b).unwrap());
+        assert_eq!(read_requests(&l).requests[&Role::Server].id, s);
+        assert!(!read_requests(&l).requests.contains_key(&Role::Client));
+    }
+
+    #[test]
+    fn legacy_request_is_accepted() {
+        let (_d, l) = layout();
+        std::fs::create_dir_all(l.state_dir()).unwrap();
+        std::fs::write(
+            l.apply_request(),
+            r#"{"id":"x","role":"server","timestamp":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(read_requests(&l).requests[&Role::Server].id, "x");
+    }
+
+    #[test]
+    fn errors_set_and_clear_per_role() {
+        let (_d, l) = layout();
+        let e = ErrorEntry {
+            request_id: "r".into(),
+            attempt_id: "a".into(),
+            code: ErrorCode::InvalidToml,
+            phase: "compiled".into(),
+            reason: "bad".into(),
+            timestamp: now_rfc3339(),
+        };
+        set_error(&l, Role::Client, e.clone()).unwrap();
+        set_error(&l, Role::Server, e).unwrap();
+        clear_error(&l, Role::Client).unwrap();
+        let doc = read_errors(&l);
+        assert!(!doc.errors.contains_key(&Role::Client));
+        assert_eq!(doc.errors[&Role::Server].code, ErrorCode::InvalidToml);
+    }
+}
