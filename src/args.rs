@@ -56,6 +56,22 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write a commented starter TOML for a role.
     Init(InitArgs),
+    /// Run or manage the xp2p service.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Run the service in the foreground (what systemd/SCM start).
+    Run(ServiceRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceRunArgs {
+    /// Leave the cores running when the service stops (for upgrades).
+    #[arg(long)]
+    pub keep_cores: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod diff;
 mod init;
 mod render;
+mod service;
 mod source;
 mod validate;
 
@@ -16,6 +17,7 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Validate(a) => validate::run(layout, &a),
         Command::Diff(a) => diff::run(layout, &a),
         Command::Init(a) => init::run(layout, &a),
+        Command::Service(c) => service::run(layout, c),
     }
 }
 

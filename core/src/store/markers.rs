@@ -70,7 +70,7 @@ pub enum MarkerError {
 }
 
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 fn io_err(file: &std::path::Path) -> impl FnOnce(io::Error) -> MarkerError + '_ {

@@ -1,0 +1,672 @@
+//! The per-role apply runner: single-flight with one queued slot (the role's entry
+//! in apply.request), phases journaled with fsync before their side effects, the
+//! commit point at the Live swap, and rollback to LKG after it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use xp2p_core::compile::CompileContext;
+use xp2p_core::coreproc::{TestOutcome, test_config};
+use xp2p_core::digest::{read_desired, sha256_hex};
+use xp2p_core::store::atomic::{sync_dir, write_atomic, write_synced};
+use xp2p_core::store::journal::{Journal, Outcome, Record, RecordError};
+use xp2p_core::store::live::{self, RUNTIME_JSON, XRAY_JSON};
+use xp2p_core::store::lock::{FileLock, LockError};
+use xp2p_core::store::markers::{self, ErrorEntry, RequestEntry, now_rfc3339};
+use xp2p_core::store::swap;
+use xp2p_core::{ErrorCode, Layout, Role, pipeline};
+
+use crate::events::{ApplyResult, Event, EventBus, PhaseTiming};
+use crate::supervisor::RoleSupervisor;
+
+pub type SharedJournal = Arc<Mutex<Journal>>;
+
+/// Appends to the journal on the blocking pool (it fsyncs).
+pub async fn journal_append(journal: &SharedJournal, rec: Record) {
+    let j = journal.clone();
+    let res = tokio::task::spawn_blocking(move || match j.lock() {
+        Ok(mut j) => j.append(rec),
+        Err(p) => p.into_inner().append(rec),
+    })
+    .await;
+    match res {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!("journal append failed: {e}"),
+        Err(e) => tracing::error!("journal append task failed: {e}"),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub struct Runner {
+    pub role: Role,
+    pub layout: Layout,
+    pub sup: Arc<RoleSupervisor>,
+    pub journal: SharedJournal,
+    pub events: EventBus,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// How an attempt ended before `done`.
+struct Failure {
+    code: ErrorCode,
+    message: String,
+    phase: &'static str,
+}
+
+struct Attempt<'a> {
+    runner: &'a Runner,
+    id: String,
+    request_id: String,
+    started: Instant,
+    last: Instant,
+    phases: Vec<PhaseTiming>,
+    desired_digest: Option<String>,
+}
+
+impl Attempt<'_> {
+    fn record(&self, phase: &str) -> Record {
+        let mut r = Record::new(&self.id, self.runner.role, &self.request_id, phase);
+        r.desired_digest = self.desired_digest.clone();
+        r
+    }
+
+    async fn phase(&mut self, phase: &str, detail: Option<String>) {
+        let now = Instant::now();
+        self.phases.push(PhaseTiming {
+            phase: phase.into(),
+            ms: now.duration_since(self.last).as_millis() as u64,
+        });
+        self.last = now;
+        let mut r = self.record(phase);
+        r.detail = detail;
+        journal_append(&self.runner.journal, r).await;
+        crate::faults::maybe_crash(phase);
+        self.runner.events.send(Event::ApplyPhase {
+            role: self.runner.role,
+            attempt_id: self.id.clone(),
+            phase: phase.into(),
+            at: now_rfc3339(),
+        });
+    }
+
+    /// Writes the one terminal record and builds the result.
+    async fn finish(
+        &mut self,
+        outcome: Outcome,
+        phase: &str,
+        failure: Option<&Failure>,
+        live_changed: bool,
+        changed: bool,
+    ) -> ApplyResult {
+        let duration_ms = self.started.elapsed().as_millis() as u64;
+        let mut r = self.record(phase);
+        r.outcome = Some(outcome);
+        r.duration_ms = Some(duration_ms);
+        r.error = failure.map(|f| RecordError {
+            code: f.code,
+            message: f.message.clone(),
+            phase: f.phase.into(),
+            retryable: matches!(
+                f.code,
+                ErrorCode::LeaseHeld | ErrorCode::StartFailed | ErrorCode::HealthCheckFailed
+            ),
+            live_changed,
+        });
+        journal_append(&self.runner.journal, r).await;
+        let exit_code = match outcome {
+            Outcome::Committed | Outcome::Noop => 0,
+            Outcome::Failed | Outcome::Interrupted | Outcome::Superseded => 1,
+            Outcome::RolledBack => 3,
+            Outcome::FailedAfterCommit => 4,
+        };
+        let mut log_tail = self.runner.sup.tail().tail(6 * 1024);
+        if let Some(f) = failure {
+            log_tail.push_str(&format!(
+                "\nxp2p: {} failed at {}: {}",
+                self.runner.role, f.phase, f.message
+            ));
+        }
+        let result = ApplyResult {
+            role: self.runner.role,
+            request_id: self.request_id.clone(),
+            attempt_id: self.id.clone(),
+            status: outcome.as_str().into(),
+            changed,
+            duration_ms,
+            exit_code,
+            error_code: failure.map(|f| f.code.as_str().to_string()),
+            error_summary: failure.map(|f| f.message.clone()),
+            log_tail,
+            phases: self.phases.clone(),
+        };
+        self.runner.events.send(Event::ApplyDone(result.clone()));
+        result
+    }
+}
+
+fn lock_with_patience(path: PathBuf) -> Result<FileLock, LockError> {
+    // A CLI writing Desired holds the role lock for milliseconds; wait a little.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match FileLock::try_acquire(&path) {
+            Err(LockError::Held { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Runner {
+    /// Runs the role's runner until the poke channel closes.
+    pub async fn run(self: Arc<Self>, mut pokes: mpsc::UnboundedReceiver<()>) {
+        let mut queued: Option<RequestEntry> = None;
+        let mut running: Option<(String, tokio::task::JoinHandle<ApplyResult>)> = None;
+        let mut skipped_logged: Option<String> = None;
+        loop {
+            // Refresh the queued slot from the file (the source of truth).
+            let doc = markers::read_requests(&self.layout);
+            let current = doc.requests.get(&self.role).cloned();
+            match current {
+                Some(entry) if running.as_ref().is_some_and(|(id, _)| *id == entry.id) => {
+                    queued = None
+                }
+                Some(entry) => {
+                    if let Some(old) = queued.take()
+                        && old.id != entry.id
+                    {
+                        self.supersede(&old, &entry.id).await;
+                    }
+                    queued = Some(entry);
+                }
+                None => queued = None,
+            }
+            if running.is_none()
+                && let Some(entry) = queued.take()
+            {
+                let errors = markers::read_errors(&self.layout);
+                if errors
+                    .errors
+                    .get(&self.role)
+                    .is_some_and(|e| e.request_id == entry.id)
+                {
+                    if skipped_logged.as_deref() != Some(&entry.id) {
+                        tracing::info!(role = %self.role, request = %entry.id, "request failed before; not retrying it (write a new request to retry)");
+                        skipped_logged = Some(entry.id.clone());
+                    }
+                } else if !*self.shutdown.borrow() {
+                    let me = self.clone();
+                    let id = entry.id.clone();
+                    running = Some((id, tokio::spawn(async move { me.attempt(entry).await })));
+                }
+            }
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                poke = pokes.recv() => if poke.is_none() { break },
+                _ = shutdown.wait_for(|stop| *stop), if running.is_none() => break,
+                done = async { match running.as_mut() { Some((_, h)) => h.await.ok(), None => std::future::pending().await } } => {
+                    if let Some(r) = done {
+                        tracing::info!(role = %self.role, status = %r.status, ms = r.duration_ms, "apply finished");
+                    }
+                    running = None;
+                }
+            }
+        }
+        if let Some((_, h)) = running {
+            let _ = h.await;
+        }
+    }
+
+    async fn supersede(&self, old: &RequestEntry, by: &str) {
+        let mut r = Record::new(
+            &uuid::Uuid::new_v4().to_string(),
+            self.role,
+            &old.id,
+            "received",
+        );
+        r.outcome = Some(Outcome::Superseded);
+        r.duration_ms = Some(0);
+        r.error = Some(RecordError {
+            code: ErrorCode::Superseded,
+            message: format!("replaced by request {by} before it ran"),
+            phase: "received".into(),
+            retryable: false,
+            live_changed: false,
+        });
+        journal_append(&self.journal, r).await;
+        self.events.send(Event::ApplyCancelled {
+            role: self.role,
+            request_id: old.id.clone(),
+            superseded_by: by.into(),
+        });
+    }
+
+    async fn fail(&self, a: &mut Attempt<'_>, f: Failure) -> ApplyResult {
+        let entry = ErrorEntry {
+            request_id: a.request_id.clone(),
+            attempt_id: a.id.clone(),
+            code: f.code,
+            phase: f.phase.into(),
+            reason: f.message.clone(),
+            timestamp: now_rfc3339(),
+        };
+        let layout = self.layout.clone();
+        let role = self.role;
+        if let Ok(Err(e)) = blocking(move || markers::set_error(&layout, role, entry)).await {
+            tracing::error!(%role, "cannot write apply.error: {e}");
+        }
+        tracing::warn!(role = %self.role, code = %f.code, "apply failed at {}: {}", f.phase, f.message);
+        a.finish(Outcome::Failed, f.phase, Some(&f), false, false)
+            .await
+    }
+
+    /// One attempt for `req`.
+    pub async fn attempt(self: Arc<Self>, req: RequestEntry) -> ApplyResult {
+        let now = Instant::now();
+        let mut a = Attempt {
+            runner: &self,
+            id: uuid::Uuid::new_v4().to_string(),
+            request_id: req.id.clone(),
+            started: now,
+            last: now,
+            phases: Vec::new(),
+            desired_digest: None,
+        };
+        self.events.send(Event::ApplyStart {
+            role: self.role,
+            request_id: req.id.clone(),
+            attempt_id: a.id.clone(),
+        });
+        a.phase("received", None).await;
+        let role = self.role;
+
+        // The role lock: held while Desired is read and Live swapped.
+        let lock_path = self.layout.role_lock(role);
+        let lock = match blocking(move || lock_with_patience(lock_path)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::LeaseHeld,
+                            message: e.to_string(),
+                            phase: "received",
+                        },
+                    )
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::Internal,
+                            message: e,
+                            phase: "received",
+                        },
+                    )
+                    .await;
+            }
+        };
+
+        // compiled
+        let layout = self.layout.clone();
+        let ctx = CompileContext {
+            request_id: Some(req.id.clone()),
+            compiled_at: String::new(),
+        };
+        let compiled = match blocking(move || pipeline::compile_role(&layout, role, &ctx)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(p)) => {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: p.code(),
+                            message: p.summary(),
+                            phase: "compiled",
+                        },
+                    )
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::Internal,
+                            message: e,
+                            phase: "compiled",
+                        },
+                    )
+                    .await;
+            }
+        };
+        let (files, core, compiled) = compiled;
+        let digest = files.digest();
+        a.desired_digest = Some(digest.clone());
+        a.phase("compiled", None).await;
+        let layout = self.layout.clone();
+        let after = blocking(move || read_desired(&layout, role).map(|f| f.digest())).await;
+        if !matches!(&after, Ok(Ok(d)) if *d == digest) {
+            // Never publish artifacts of a Desired set that moved during compile.
+            let f = Failure {
+                code: ErrorCode::Superseded,
+                message: "Desired changed while compiling; a new attempt follows".into(),
+                phase: "compiled",
+            };
+            drop(lock);
+            self.events_for_desired_change(&digest);
+            return a
+                .finish(Outcome::Superseded, "compiled", Some(&f), false, false)
+                .await;
+        }
+
+        // validated + staged
+        let stage_dir = self.layout.staging_dir().join(format!("{role}-{}", a.id));
+        let validate = compiled.desired.core().validate;
+        {
+            let dir = stage_dir.clone();
+            let xray = compiled.xray_json.clone();
+            let runtime = compiled.runtime_json.clone();
+            let stage = move || -> std::io::Result<()> {
+                std::fs::create_dir_all(&dir)?;
+                write_synced(&dir.join(XRAY_JSON), &xray)?;
+                write_synced(&dir.join(RUNTIME_JSON), &runtime)?;
+                sync_dir(&dir)?;
+                if let Some(parent) = dir.parent() {
+                    sync_dir(parent)?;
+                }
+                Ok(())
+            };
+            if let Ok(Err(e)) | Err(e) = blocking(stage).await.map_err(std::io::Error::other) {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::StageIoFailed,
+                            message: format!("{}: {e}", stage_dir.display()),
+                            phase: "staged",
+                        },
+                    )
+                    .await;
+            }
+        }
+        if validate {
+            let file = stage_dir.join(XRAY_JSON);
+            let core2 = core.clone();
+            match blocking(move || test_config(&core2, &file)).await {
+                Ok(Ok(TestOutcome::Ok)) => {}
+                Ok(Ok(TestOutcome::Refused { exit_code, message })) => {
+                    let _ = std::fs::remove_dir_all(&stage_dir);
+                    let code = exit_code.map_or("timeout".into(), |c| format!("exit {c}"));
+                    return self
+                        .fail(
+                            &mut a,
+                            Failure {
+                                code: ErrorCode::ConfigTestFailed,
+                                message: format!(
+                                    "{} -test refused the config ({code}): {message}",
+                                    core.flavour
+                                ),
+                                phase: "validated",
+                            },
+                        )
+                        .await;
+                }
+                Ok(Err(e)) => {
+                    let _ = std::fs::remove_dir_all(&stage_dir);
+                    return self
+                        .fail(
+                            &mut a,
+                            Failure {
+                                code: ErrorCode::CoreNotFound,
+                                message: format!("cannot run {}: {e}", core.path.display()),
+                                phase: "validated",
+                            },
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    return self
+                        .fail(
+                            &mut a,
+                            Failure {
+                                code: ErrorCode::Internal,
+                                message: e,
+                                phase: "validated",
+                            },
+                        )
+                        .await;
+                }
+            }
+        }
+        a.phase("validated", None).await;
+        a.phase("staged", None).await;
+
+        // noop: Live already runs exactly this config.
+        let live_bytes = live::read_xray(&self.layout, role, live::Slot::Live)
+            .ok()
+            .flatten();
+        let live_sha = live_bytes.as_deref().map(sha256_hex);
+        let has_core = self.sup.active_pid().await.is_some();
+        if live_sha.as_deref() == Some(compiled.config_sha256()) && has_core {
+            let path = self.layout.live_dir(role).join(RUNTIME_JSON);
+            let runtime = compiled.runtime_json.clone();
+            let dir = stage_dir.clone();
+            let _ = blocking(move || {
+                let r = write_atomic(&path, &runtime);
+                let _ = std::fs::remove_dir_all(&dir);
+                r
+            })
+            .await;
+            drop(lock);
+            self.succeed(&a).await;
+            return a.finish(Outcome::Noop, "done", None, false, false).await;
+        }
+
+        if *self.shutdown.borrow() {
+            let _ = std::fs::remove_dir_all(&stage_dir);
+            let f = Failure {
+                code: ErrorCode::Internal,
+                message: "service stopping before the commit point".into(),
+                phase: "staged",
+            };
+            return a
+                .finish(Outcome::Interrupted, "staged", Some(&f), false, false)
+                .await;
+        }
+
+        // committed_live: the commit point.
+        let mut rec = a.record("committed_live");
+        rec.live_sha256 = Some(compiled.config_sha256().to_string());
+        rec.lkg_sha256 = live_sha.clone();
+        journal_append(&self.journal, rec).await;
+        crate::faults::maybe_crash("committed_live");
+        let now = Instant::now();
+        a.phases.push(PhaseTiming {
+            phase: "committed_live".into(),
+            ms: now.duration_since(a.last).as_millis() as u64,
+        });
+        a.last = now;
+        self.events.send(Event::ApplyPhase {
+            role,
+            attempt_id: a.id.clone(),
+            phase: "committed_live".into(),
+            at: now_rfc3339(),
+        });
+        let layout = self.layout.clone();
+        let dir = stage_dir.clone();
+        let had_live = match blocking(move || swap::commit(&layout, role, &dir, &crash_hook)).await
+        {
+            Ok(Ok(h)) => h,
+            other => {
+                let e = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e,
+                    Ok(Ok(_)) => String::new(),
+                };
+                let layout = self.layout.clone();
+                let _ = blocking(move || swap::recover(&layout, role)).await;
+                let _ = std::fs::remove_dir_all(&stage_dir);
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::CommitIoFailed,
+                            message: format!("Live swap: {e}"),
+                            phase: "committed_live",
+                        },
+                    )
+                    .await;
+            }
+        };
+        drop(lock);
+
+        // started: the new core beside the old one.
+        let mut detail = None;
+        if compiled.runtime.tun.engine.as_deref() == Some("core") && has_core {
+            self.sup.stop_active("fallback_stop_then_start").await;
+            detail = Some(
+                "fallback: stop-then-start (the core owns the TUN device, ports cannot be shared)"
+                    .to_string(),
+            );
+        }
+        a.phase("started", detail).await;
+        let cand = match self.sup.start_candidate(&core).await {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .roll_back(
+                        &mut a,
+                        had_live,
+                        Failure {
+                            code: e.code,
+                            message: e.message,
+                            phase: "started",
+                        },
+                    )
+                    .await;
+            }
+        };
+        a.phase("healthy", Some(format!("new core pid {}", cand.pid())))
+            .await;
+        let note = self.sup.promote(cand, "apply_committed").await;
+        self.succeed(&a).await;
+        a.phases.push(PhaseTiming {
+            phase: "done".into(),
+            ms: a.last.elapsed().as_millis() as u64,
+        });
+        let mut done = a.record("done");
+        done.detail = (!note.is_empty()).then_some(note);
+        done.outcome = Some(Outcome::Committed);
+        done.duration_ms = Some(a.started.elapsed().as_millis() as u64);
+        done.live_sha256 = Some(compiled.config_sha256().to_string());
+        journal_append(&self.journal, done).await;
+        let result = ApplyResult {
+            role,
+            request_id: a.request_id.clone(),
+            attempt_id: a.id.clone(),
+            status: Outcome::Committed.as_str().into(),
+            changed: true,
+            duration_ms: a.started.elapsed().as_millis() as u64,
+            exit_code: 0,
+            error_code: None,
+            error_summary: None,
+            log_tail: self.sup.tail().tail(6 * 1024),
+            phases: a.phases.clone(),
+        };
+        self.events.send(Event::ApplyDone(result.clone()));
+        result
+    }
+
+    fn events_for_desired_change(&self, digest: &str) {
+        self.events.send(Event::DesiredChanged {
+            role: self.role,
+            digest: digest.into(),
+        });
+    }
+
+    /// Success: the request entry goes (if still ours) and the role's error clears.
+    async fn succeed(&self, a: &Attempt<'_>) {
+        let layout = self.layout.clone();
+        let role = self.role;
+        let id = a.request_id.clone();
+        let res = blocking(move || {
+            markers::remove_request_if(&layout, role, &id)?;
+            markers::clear_error(&layout, role)
+        })
+        .await;
+        if let Ok(Err(e)) = res {
+            tracing::error!(%role, "cannot update apply markers: {e}");
+        }
+    }
+
+    /// After the commit point: Live back to what it was; the old core never stopped.
+    async fn roll_back(&self, a: &mut Attempt<'_>, had_live: bool, f: Failure) -> ApplyResult {
+        let role = self.role;
+        let layout = self.layout.clone();
+        let scratch = self
+            .layout
+            .staging_dir()
+            .join(format!("{role}-{}-restore", a.id));
+        let restored = blocking(move || {
+            let lkg = layout.lkg_dir(role);
+            swap::restore(&layout, role, had_live.then_some(lkg.as_path()), &scratch)
+        })
+        .await;
+        let restore_ok = matches!(restored, Ok(Ok(())));
+        let old_core = self.sup.active_pid().await.is_some();
+        let (outcome, failure) = if restore_ok && old_core {
+            (Outcome::RolledBack, f)
+        } else if !restore_ok {
+            let why = match restored {
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e,
+                Ok(Ok(())) => String::new(),
+            };
+            (
+                Outcome::FailedAfterCommit,
+                Failure {
+                    code: ErrorCode::RollbackFailed,
+                    message: format!("{}; restoring Live failed: {why}", f.message),
+                    phase: f.phase,
+                },
+            )
+        } else {
+            (
+                Outcome::FailedAfterCommit,
+                Failure {
+                    message: format!("{} (no previous core was running)", f.message),
+                    ..f
+                },
+            )
+        };
+        let entry = ErrorEntry {
+            request_id: a.request_id.clone(),
+            attempt_id: a.id.clone(),
+            code: failure.code,
+            phase: failure.phase.into(),
+            reason: failure.message.clone(),
+            timestamp: now_rfc3339(),
+        };
+        let layout = self.layout.clone();
+        let _ = blocking(move || markers::set_error(&layout, role, entry)).await;
+        tracing::warn!(%role, "apply {} after commit: {}", outcome.as_str(), failure.message);
+        a.finish(outcome, failure.phase, Some(&failure), !restore_ok, false)
+            .await
+    }
+}
+
+/// Fault injection hook inside the Live swap (no-op unless built for it).
+fn crash_hook(step: &str) {
+    crate::faults::maybe_crash(step);
+}

@@ -1,0 +1,82 @@
+//! Service events (ipc.md `event.kind`), published at the moment they happen on a
+//! broadcast bus. Subscribers that lag lose events and must resync from a snapshot.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use xp2p_core::Role;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseTiming {
+    pub phase: String,
+    pub ms: u64,
+}
+
+/// The result of one apply attempt: the `apply.done` event and `apply --wait --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyResult {
+    pub role: Role,
+    pub request_id: String,
+    pub attempt_id: String,
+    pub status: String,
+    pub changed: bool,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+    pub error_code: Option<String>,
+    pub error_summary: Option<String>,
+    pub log_tail: String,
+    pub phases: Vec<PhaseTiming>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind")]
+pub enum Event {
+    #[serde(rename = "apply.start")]
+    ApplyStart {
+        role: Role,
+        request_id: String,
+        attempt_id: String,
+    },
+    #[serde(rename = "apply.phase")]
+    ApplyPhase {
+        role: Role,
+        attempt_id: String,
+        phase: String,
+        at: String,
+    },
+    #[serde(rename = "apply.done")]
+    ApplyDone(ApplyResult),
+    #[serde(rename = "apply.cancelled")]
+    ApplyCancelled {
+        role: Role,
+        request_id: String,
+        superseded_by: String,
+    },
+    #[serde(rename = "core.state")]
+    CoreState {
+        role: Role,
+        display: String,
+        pid: Option<i32>,
+    },
+    #[serde(rename = "desired.changed")]
+    DesiredChanged { role: Role, digest: String },
+}
+
+#[derive(Clone)]
+pub struct EventBus(broadcast::Sender<Event>);
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus(broadcast::channel(4096).0)
+    }
+}
+
+impl EventBus {
+    pub fn send(&self, e: Event) {
+        tracing::debug!(event = ?e);
+        let _ = self.0.send(e);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.subscribe()
+    }
+}

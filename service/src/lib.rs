@@ -1,0 +1,334 @@
+//! xp2p-service: the headless daemon behind `xp2p service run`.
+//!
+//! Start-up recovers what a crash may have left (staging, a torn journal line,
+//! unfinished attempts, an interrupted Live swap), reattaches to or starts each
+//! role's core from Live, requests an apply where Desired moved, then runs one
+//! apply runner per role, the watchers and the supervisors until SIGTERM/SIGINT.
+
+pub mod apply;
+pub mod drain;
+pub mod events;
+pub mod faults;
+pub mod logtail;
+pub mod process;
+pub mod procfs;
+pub mod session;
+pub mod supervisor;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use xp2p_core::desired::ServiceSection;
+use xp2p_core::digest::sha256_hex;
+use xp2p_core::store::journal::{self, Journal, Outcome, Record, RecordError};
+use xp2p_core::store::live::{self, Slot};
+use xp2p_core::store::lock::{FileLock, LockError};
+use xp2p_core::store::{markers, swap};
+use xp2p_core::{ErrorCode, Layout, Role};
+
+use crate::apply::{Runner, SharedJournal, journal_append};
+use crate::events::EventBus;
+use crate::logtail::LogTail;
+use crate::supervisor::RoleSupervisor;
+
+/// Exit status when there is nothing to run (systemd: `RestartPreventExitStatus=78`).
+pub const EXIT_NO_CONFIG: i32 = 78;
+
+pub struct RunOptions {
+    pub layout: Layout,
+    /// Leave cores running on a clean stop (for upgrades).
+    pub keep_cores: bool,
+}
+
+/// Runs the service to completion; returns the process exit status.
+pub fn run(opts: RunOptions) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("xp2p service: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(serve(opts))
+}
+
+/// `[service]` knobs from the role files (client first), tolerant of errors.
+fn service_section(layout: &Layout) -> ServiceSection {
+    for role in Role::ALL {
+        let Ok(src) = std::fs::read_to_string(layout.desired_toml(role)) else {
+            continue;
+        };
+        #[derive(serde::Deserialize)]
+        struct Partial {
+            service: Option<ServiceSection>,
+        }
+        if let Ok(Partial { service: Some(s) }) = toml_partial(&src) {
+            return s;
+        }
+    }
+    ServiceSection::default()
+}
+
+fn toml_partial<T: serde::de::DeserializeOwned>(src: &str) -> Result<T, String> {
+    xp2p_core::desired::load::parse_toml(std::path::Path::new(""), src).map_err(|e| e.to_string())
+}
+
+fn prepare_state_dir(layout: &Layout) -> std::io::Result<()> {
+    let state = layout.state_dir();
+    std::fs::create_dir_all(&state)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let staging = layout.staging_dir();
+    match std::fs::remove_dir_all(&staging) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::create_dir_all(&staging)?;
+    std::fs::create_dir_all(layout.sessions_dir())
+}
+
+/// Writes one `interrupted` record for every attempt the journal left open,
+/// saying what start-up found.
+async fn close_unfinished(layout: &Layout, journal: &SharedJournal, records: &[Record]) {
+    for open in journal::unfinished(records) {
+        let live_sha = live::read_xray(layout, open.role, Slot::Live)
+            .ok()
+            .flatten()
+            .map(|b| sha256_hex(&b));
+        let pid = session::read(layout, open.role)
+            .and_then(|s| s.pid)
+            .filter(|p| procfs::alive(*p));
+        let mut r = Record::new(&open.attempt_id, open.role, &open.request_id, &open.phase);
+        r.outcome = Some(Outcome::Interrupted);
+        r.live_sha256 = live_sha.clone();
+        r.desired_digest = open.desired_digest.clone();
+        r.detail = Some(format!(
+            "service stopped during {}; found Live {} and core {}",
+            open.phase,
+            live_sha
+                .as_deref()
+                .map_or("absent".to_string(), |s| s[..12].to_string()),
+            pid.map_or("not running".to_string(), |p| format!("pid {p}")),
+        ));
+        r.error = Some(RecordError {
+            code: ErrorCode::Internal,
+            message: "interrupted".into(),
+            phase: open.phase.clone(),
+            retryable: true,
+            live_changed: open.phase == "committed_live",
+        });
+        journal_append(journal, r).await;
+    }
+}
+
+async fn serve(opts: RunOptions) -> i32 {
+    let layout = opts.layout;
+    if let Err(e) = prepare_state_dir(&layout) {
+        eprintln!(
+            "xp2p service: cannot prepare {}: {e}",
+            layout.state_dir().display()
+        );
+        return 1;
+    }
+    let mut instance_lock = match FileLock::try_acquire(&layout.service_lock()) {
+        Ok(l) => l,
+        Err(LockError::Held { holder, .. }) => {
+            eprintln!(
+                "xp2p service: another service{holder} already serves {}",
+                layout.root().display()
+            );
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("xp2p service: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = instance_lock.write_pid() {
+        tracing::warn!(
+            "cannot record pid in {}: {e}",
+            instance_lock.path().display()
+        );
+    }
+    let instance_id = uuid::Uuid::new_v4().to_string();
+    tracing::info!(root = %layout.root().display(), pid = std::process::id(), "xp2p service starting");
+
+    // Journal: drop a torn last line, then read what is there.
+    let journal_path = layout.journal();
+    match journal::repair(&journal_path) {
+        Ok(true) => tracing::warn!("journal: dropped a torn last line"),
+        Ok(false) => {}
+        Err(e) => tracing::error!("journal repair: {e}"),
+    }
+    let records = journal::read_all(&journal_path).unwrap_or_default();
+    let journal: SharedJournal = match Journal::open(&journal_path) {
+        Ok(j) => Arc::new(Mutex::new(j)),
+        Err(e) => {
+            eprintln!("xp2p service: cannot open {}: {e}", journal_path.display());
+            return 1;
+        }
+    };
+
+    // Finish or undo an interrupted Live swap.
+    for role in Role::ALL {
+        match swap::recover(&layout, role) {
+            Ok(swap::Recovery::Clean) => {}
+            Ok(r) => tracing::warn!(%role, "recovered an interrupted Live swap: {r:?}"),
+            Err(e) => tracing::error!(%role, "Live swap recovery: {e}"),
+        }
+    }
+    close_unfinished(&layout, &journal, &records).await;
+
+    let roles: Vec<Role> = Role::ALL
+        .into_iter()
+        .filter(|r| layout.desired_toml(*r).is_file() || layout.live_dir(*r).is_dir())
+        .collect();
+    let service_cfg = service_section(&layout);
+    let events = EventBus::default();
+    let mut watchers = Vec::new();
+    let mut sups: HashMap<Role, Arc<RoleSupervisor>> = HashMap::new();
+    for role in &roles {
+        let (tail, w) = match LogTail::start(&layout.core_log(*role)) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!(
+                    "xp2p service: cannot follow {}: {e}",
+                    layout.core_log(*role).display()
+                );
+                return 1;
+            }
+        };
+        watchers.push(w);
+        let sup = RoleSupervisor::new(
+            *role,
+            layout.clone(),
+            instance_id.clone(),
+            tail,
+            Duration::from_millis(service_cfg.drain_ms),
+            events.clone(),
+        );
+        sups.insert(*role, sup);
+    }
+
+    // Cores from Live: reattach or start.
+    for role in &roles {
+        if !layout.live_dir(*role).is_dir() {
+            continue;
+        }
+        match sups[role].reattach_or_start().await {
+            Ok(note) => tracing::info!(%role, "core: {note}"),
+            Err(e) => {
+                tracing::error!(%role, code = %e.code, "core from Live failed: {}", e.message)
+            }
+        }
+    }
+
+    // Desired moved while we were away: request an apply (unless one is pending).
+    let pending = markers::read_requests(&layout);
+    for role in &roles {
+        if pending.requests.contains_key(role) {
+            continue;
+        }
+        let l = layout.clone();
+        let r = *role;
+        match tokio::task::spawn_blocking(move || watch::request_if_changed(&l, r)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(%role, "cannot request an apply: {e}"),
+            Err(e) => tracing::error!(%role, "{e}"),
+        }
+    }
+    let pending = markers::read_requests(&layout);
+    let any_live = Role::ALL.iter().any(|r| layout.live_dir(*r).is_dir());
+    if !any_live && pending.requests.is_empty() {
+        tracing::error!(
+            "no config available (no Live config and no apply request in {})",
+            layout.root().display()
+        );
+        eprintln!(
+            "xp2p service: no config available in {}",
+            layout.root().display()
+        );
+        return EXIT_NO_CONFIG;
+    }
+
+    // Runners and watchers.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut pokes = HashMap::new();
+    let mut runner_tasks = Vec::new();
+    for role in &roles {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = tx.send(());
+        pokes.insert(*role, tx);
+        let runner = Arc::new(Runner {
+            role: *role,
+            layout: layout.clone(),
+            sup: sups[role].clone(),
+            journal: journal.clone(),
+            events: events.clone(),
+            shutdown: shutdown_rx.clone(),
+        });
+        runner_tasks.push(tokio::spawn(runner.run(rx)));
+    }
+    match watch::start(
+        layout.clone(),
+        Duration::from_millis(service_cfg.debounce_ms),
+        pokes,
+        events.clone(),
+    ) {
+        Ok(w) => watchers.push(w),
+        Err(e) => {
+            eprintln!(
+                "xp2p service: cannot watch {}: {e}",
+                layout.root().display()
+            );
+            return 1;
+        }
+    }
+    tracing::info!(roles = ?roles, "xp2p service ready");
+
+    wait_for_stop_signal().await;
+    tracing::info!("stopping: finishing or abandoning running applies");
+    let _ = shutdown_tx.send(true);
+    for t in runner_tasks {
+        let _ = t.await;
+    }
+    if opts.keep_cores {
+        tracing::info!("--keep-cores: leaving cores running");
+    } else {
+        for (role, sup) in &sups {
+            if sup.stop_active("service_stopped").await {
+                tracing::info!(%role, "core stopped");
+            }
+        }
+    }
+    drop(watchers);
+    drop(instance_lock);
+    tracing::info!("xp2p service stopped");
+    0
+}
+
+async fn wait_for_stop_signal() {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

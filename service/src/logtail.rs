@@ -1,0 +1,192 @@
+//! Follows a role's core log file (written by the core itself, so a reattached
+//! core keeps logging) into a bounded ring buffer and a broadcast of new lines.
+//! Driven by notify events on the log directory, not by polling.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::{broadcast, mpsc};
+
+/// Ring capacity in bytes (at least 64 KiB of tail).
+pub const RING_BYTES: usize = 128 * 1024;
+
+/// A line with the file offset just past it (to tell old lines from new).
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub end_offset: u64,
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Ring {
+    fn push(&mut self, line: String) {
+        self.bytes += line.len() + 1;
+        self.lines.push_back(line);
+        while self.bytes > RING_BYTES {
+            match self.lines.pop_front() {
+                Some(l) => self.bytes -= l.len() + 1,
+                None => break,
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct LogTail {
+    path: PathBuf,
+    ring: Arc<Mutex<Ring>>,
+    tx: broadcast::Sender<LogLine>,
+    offset: Arc<Mutex<u64>>,
+    wake: mpsc::UnboundedSender<()>,
+}
+
+impl LogTail {
+    /// Starts following `path` (which may not exist yet). The returned watcher must
+    /// be kept alive as long as the tail is needed.
+    pub fn start(path: &Path) -> std::io::Result<(LogTail, notify::RecommendedWatcher)> {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
+        let name = path.file_name().map(|n| n.to_os_string());
+        let notify_tx = wake_tx.clone();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            {
+                let _ = notify_tx.send(());
+            }
+        })
+        .map_err(std::io::Error::other)?;
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(std::io::Error::other)?;
+        let (tx, _) = broadcast::channel(1024);
+        let start = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let tail = LogTail {
+            path: path.to_path_buf(),
+            ring: Arc::new(Mutex::new(Ring::default())),
+            tx,
+            offset: Arc::new(Mutex::new(start.saturating_sub(RING_BYTES as u64))),
+            wake: wake_tx,
+        };
+        let reader = tail.clone();
+        tokio::spawn(async move {
+            reader.read_new().await;
+            while wake_rx.recv().await.is_some() {
+                reader.read_new().await;
+            }
+        });
+        Ok((tail, watcher))
+    }
+
+    /// Current size of the log file: lines after this offset are new.
+    pub fn current_len(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LogLine> {
+        // Catch up with anything written but not yet read.
+        let _ = self.wake.send(());
+        self.tx.subscribe()
+    }
+
+    /// The last `max_bytes` of buffered log lines.
+    pub fn tail(&self, max_bytes: usize) -> String {
+        let ring = match self.ring.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        let mut out: Vec<&str> = Vec::new();
+        let mut used = 0;
+        for l in ring.lines.iter().rev() {
+            if used + l.len() + 1 > max_bytes {
+                break;
+            }
+            used += l.len() + 1;
+            out.push(l);
+        }
+        out.reverse();
+        out.join("\n")
+    }
+
+    async fn read_new(&self) {
+        let Ok(mut f) = tokio::fs::File::open(&self.path).await else {
+            return;
+        };
+        let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let mut offset = self.offset.lock().map(|o| *o).unwrap_or(0);
+        if len < offset {
+            offset = 0; // truncated or rotated
+        }
+        if len == offset || f.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).await.is_err() {
+            return;
+        }
+        // Only whole lines; a partial last line waits for the next event.
+        let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        let mut pos = offset;
+        for raw in buf[..=last_nl].split_inclusive(|b| *b == b'\n') {
+            pos += raw.len() as u64;
+            let text = String::from_utf8_lossy(raw).trim_end().to_string();
+            if let Ok(mut ring) = self.ring.lock() {
+                ring.push(text.clone());
+            }
+            let _ = self.tx.send(LogLine {
+                end_offset: pos,
+                text,
+            });
+        }
+        if let Ok(mut o) = self.offset.lock() {
+            *o = pos;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[tokio::test]
+    async fn follows_appended_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("core-client.log");
+        let (tail, _w) = LogTail::start(&p).unwrap();
+        let mut rx = tail.subscribe();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .unwrap();
+        writeln!(f, "hello").unwrap();
+        writeln!(f, "V2Ray 4.34.0 started").unwrap();
+        f.flush().unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let l = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            seen.push(l.text);
+        }
+        assert_eq!(seen, ["hello", "V2Ray 4.34.0 started"]);
+        assert_eq!(tail.tail(1024), "hello\nV2Ray 4.34.0 started");
+        assert_eq!(tail.tail(10), "");
+    }
+}

@@ -1,0 +1,123 @@
+//! Watchers (notify): a settled edit of a role's Desired files writes a fresh
+//! apply.request for that role (debounced, so a burst of edits gives one apply);
+//! any change of apply.request pokes the runners at once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use xp2p_core::digest::read_desired;
+use xp2p_core::store::live::{self, Slot};
+use xp2p_core::store::markers;
+use xp2p_core::{Layout, Role};
+
+use crate::events::{Event, EventBus};
+
+enum Touch {
+    Desired(Role),
+    Request,
+}
+
+/// Which role's Desired a path belongs to, or the request marker.
+fn classify(layout: &Layout, path: &Path) -> Option<Touch> {
+    if path == layout.apply_request() {
+        return Some(Touch::Request);
+    }
+    if path.starts_with(layout.state_dir()) || path.starts_with(layout.log_root()) {
+        return None;
+    }
+    for role in Role::ALL {
+        if path == layout.desired_toml(role) || path.starts_with(layout.snippets_dir(role)) {
+            return Some(Touch::Desired(role));
+        }
+    }
+    if path.starts_with(layout.root().join("tls")) {
+        return Some(Touch::Desired(Role::Server));
+    }
+    None
+}
+
+/// Starts watching CONFIG_ROOT. Returns the watcher (keep it alive).
+pub fn start(
+    layout: Layout,
+    debounce: Duration,
+    pokes: HashMap<Role, mpsc::UnboundedSender<()>>,
+    events: EventBus,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && !matches!(ev.kind, notify::EventKind::Access(_))
+        {
+            for p in ev.paths {
+                let _ = tx.send(p);
+            }
+        }
+    })?;
+    watcher.watch(layout.root(), RecursiveMode::Recursive)?;
+    tokio::spawn(async move {
+        let mut due: HashMap<Role, tokio::time::Instant> = HashMap::new();
+        loop {
+            let next = due.values().min().copied();
+            tokio::select! {
+                path = rx.recv() => {
+                    let Some(path) = path else { break };
+                    match classify(&layout, &path) {
+                        Some(Touch::Request) => {
+                            for p in pokes.values() {
+                                let _ = p.send(());
+                            }
+                        }
+                        Some(Touch::Desired(role)) => {
+                            due.insert(role, tokio::time::Instant::now() + debounce);
+                        }
+                        None => {}
+                    }
+                }
+                _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                    let now = tokio::time::Instant::now();
+                    let settled: Vec<Role> = due.iter().filter(|(_, t)| **t <= now).map(|(r, _)| *r).collect();
+                    for role in settled {
+                        due.remove(&role);
+                        let l = layout.clone();
+                        let outcome = tokio::task::spawn_blocking(move || request_if_changed(&l, role)).await;
+                        match outcome {
+                            Ok(Ok(Some(digest))) => {
+                                events.send(Event::DesiredChanged { role, digest });
+                                if let Some(p) = pokes.get(&role) {
+                                    let _ = p.send(());
+                                }
+                            }
+                            Ok(Ok(None)) => {}
+                            Ok(Err(e)) => tracing::error!(%role, "cannot write apply.request: {e}"),
+                            Err(e) => tracing::error!(%role, "watch task: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(watcher)
+}
+
+/// Writes a fresh request when the role's Desired digest differs from Live's.
+/// Returns the new digest when a request was written.
+pub fn request_if_changed(layout: &Layout, role: Role) -> Result<Option<String>, String> {
+    let files = read_desired(layout, role).map_err(|e| e.to_string())?;
+    if files.is_absent() {
+        return Ok(None);
+    }
+    let digest = files.digest();
+    let live_digest = live::read_runtime(layout, role, Slot::Live)
+        .ok()
+        .flatten()
+        .map(|rt| rt.desired_digest);
+    if live_digest.as_deref() == Some(digest.as_str()) {
+        return Ok(None);
+    }
+    let id = markers::write_request(layout, role).map_err(|e| e.to_string())?;
+    tracing::info!(%role, request = %id, "Desired changed: apply requested");
+    Ok(Some(digest))
+}
