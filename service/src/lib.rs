@@ -80,7 +80,7 @@ fn toml_partial<T: serde::de::DeserializeOwned>(src: &str) -> Result<T, String> 
     xp2p_core::desired::load::parse_toml(std::path::Path::new(""), src).map_err(|e| e.to_string())
 }
 
-fn prepare_state_dir(layout: &Layout) -> std::io::Result<()> {
+fn create_state_dir(layout: &Layout) -> std::io::Result<()> {
     let state = layout.state_dir();
     std::fs::create_dir_all(&state)?;
     #[cfg(unix)]
@@ -88,6 +88,11 @@ fn prepare_state_dir(layout: &Layout) -> std::io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700))?;
     }
+    Ok(())
+}
+
+/// Only once the instance lock is held: empty staging, make the folders.
+fn prepare_state_dir(layout: &Layout) -> std::io::Result<()> {
     let staging = layout.staging_dir();
     match std::fs::remove_dir_all(&staging) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
@@ -159,6 +164,13 @@ async fn serve(opts: RunOptions) -> i32 {
             "cannot record pid in {}: {e}",
             instance_lock.path().display()
         );
+    }
+    if let Err(e) = prepare_state_dir(&layout) {
+        eprintln!(
+            "xp2p service: cannot prepare {}: {e}",
+            layout.state_dir().display()
+        );
+        return 1;
     }
     let instance_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(root = %layout.root().display(), pid = std::process::id(), "xp2p service starting");

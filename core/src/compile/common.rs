@@ -101,8 +101,15 @@ pub fn direct_outbound() -> Value {
 
 /// A forward: a dokodemo inbound on the local port and a rule sending it out.
 pub fn add_forward(m: &mut Managed, role: Role, f: &Forward) {
+    // Validation allows a TCP and a UDP forward on the same address and port;
+    // the UDP one gets a suffix so the two inbounds (and their rules) stay apart.
+    let suffix = if f.protocol == ForwardProtocol::Udp {
+        "-udp"
+    } else {
+        ""
+    };
     let tag = format!(
-        "xp2p-fwd-{}-{}",
+        "xp2p-fwd-{}-{}{suffix}",
         sanitize(&f.listen_address.to_string()),
         f.listen_port
     );

@@ -191,9 +191,6 @@ pub fn client(
     // endpoints: tag -> enabled
     let mut targets: BTreeMap<String, bool> = BTreeMap::new();
     targets.insert("direct".into(), true);
-    for t in known.appended {
-        targets.insert(t.to_ascii_lowercase(), true);
-    }
     for (i, e) in s.endpoints.iter().enumerate() {
         let key = format!("client.endpoints[{i}]");
         if !is_hostname(&e.hostname) {
@@ -264,6 +261,12 @@ pub fn client(
                 format!("duplicate tag `{tag}`"),
             );
         }
+    }
+    // Appended outbounds are valid targets too. They are added after the
+    // endpoints so that a snippet tag equal to an endpoint tag is reported by the
+    // snippet merge check (file, index, tag), not as a duplicate endpoint tag.
+    for t in known.appended {
+        targets.insert(t.to_ascii_lowercase(), true);
     }
 
     if !s.full_tunnel_tag.is_empty()

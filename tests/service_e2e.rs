@@ -1,0 +1,629 @@
+//! End-to-end tests of `xp2p service run` with the real core (v2ray) and, for
+//! faults a real core cannot be made to show on demand, the fake core.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// A running `xp2p service run`; SIGTERM + wait on drop (which stops its cores).
+struct Service {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(root: &TestRoot) -> Service {
+        Self::start_with(root, &[])
+    }
+
+    fn start_with(root: &TestRoot, env: &[(&str, &str)]) -> Service {
+        let log = root.path().join(format!("service-{}.log", random_token()));
+        let out = std::fs::File::create(&log).expect("service log");
+        let err = out.try_clone().expect("clone log");
+        let mut cmd = root.cmd();
+        cmd.args(["service", "run"])
+            .stdout(out)
+            .stderr(err)
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn service");
+        Service {
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let mut code = None;
+        wait_until(timeout, || match c.try_wait() {
+            Ok(Some(s)) => {
+                code = s.code();
+                true
+            }
+            _ => false,
+        });
+        if code.is_none() {
+            let _ = c.kill();
+        }
+        code
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            if !wait_until(Duration::from_secs(15), || {
+                matches!(c.try_wait(), Ok(Some(_)))
+            }) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Kills any core still running on this root's Live (cleanup after kill -9 tests).
+struct CoreReaper(PathBuf);
+
+impl Drop for CoreReaper {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-9", "-f", &format!("{}/.state/live", self.0.display())])
+            .status();
+    }
+}
+
+fn journal(root: &TestRoot) -> Vec<Value> {
+    std::fs::read_to_string(root.path().join(".state/journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn outcomes(root: &TestRoot, role: &str) -> Vec<String> {
+    journal(root)
+        .iter()
+        .filter(|r| r["role"] == role)
+        .filter_map(|r| r["outcome"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn session(root: &TestRoot, role: &str) -> Value {
+    std::fs::read(root.path().join(format!(".state/sessions/{role}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn session_pid(root: &TestRoot, role: &str) -> Option<i64> {
+    let s = session(root, role);
+    (s["status"] == "running")
+        .then(|| s["pid"].as_i64())
+        .flatten()
+}
+
+fn pid_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
+fn read_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_default()
+}
+
+/// A server + client pair with v2ray in one CONFIG_ROOT.
+struct Pair {
+    root: TestRoot,
+    socks: u16,
+
+    _reaper: CoreReaper,
+}
+
+fn pair() -> Pair {
+    let root = TestRoot::new();
+    root.write_self_signed_cert("vpn.test");
+    let socks = free_port();
+    let trojan = free_port();
+    root.write("xp2p-server.toml", server_toml(V2RAY, trojan, "pw-1"));
+    root.write(
+        "xp2p-client.toml",
+        client_toml(V2RAY, socks, trojan, "pw-1"),
+    );
+    let reaper = CoreReaper(root.path().to_path_buf());
+    Pair {
+        root,
+        socks,
+        _reaper: reaper,
+    }
+}
+
+impl Pair {
+    fn socks_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.socks))
+    }
+
+    fn fetch_ok(&self, origin: &HttpOrigin) -> bool {
+        socks5_get(self.socks_addr(), origin.addr(), Duration::from_secs(3))
+            .is_ok_and(|b| b.contains(origin.body()))
+    }
+
+    fn wait_outcomes(&self, role: &str, n: usize) -> Vec<String> {
+        wait_until(LONG, || outcomes(&self.root, role).len() >= n);
+        outcomes(&self.root, role)
+    }
+
+    fn live(&self, role: &str) -> PathBuf {
+        self.root
+            .path()
+            .join(format!(".state/live/config-{role}/xray.json"))
+    }
+
+    fn lkg(&self, role: &str) -> PathBuf {
+        self.root
+            .path()
+            .join(format!(".state/lkg/config-{role}/xray.json"))
+    }
+
+    fn append_client(&self, text: &str) {
+        let p = self.root.path().join("xp2p-client.toml");
+        let mut s = std::fs::read_to_string(&p).unwrap_or_default();
+        s.push_str(text);
+        std::fs::write(p, s).expect("edit Desired");
+    }
+}
+
+#[test]
+fn first_start_then_edit_gives_new_live_and_lkg_with_every_phase() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    let p = pair();
+    let origin = HttpOrigin::start(ORIGIN_IP);
+    let svc = Service::start(&p.root);
+    assert_eq!(p.wait_outcomes("client", 1), ["committed"], "{}", svc.log());
+    assert_eq!(p.wait_outcomes("server", 1), ["committed"], "{}", svc.log());
+    assert!(
+        wait_until(LONG, || p.fetch_ok(&origin)),
+        "tunnel works after first start"
+    );
+    let first_live = read_bytes(&p.live("client"));
+    assert!(!p.lkg("client").exists());
+
+    p.append_client("\n[[client.redirects]]\ncidr = \"10.77.0.0/16\"\noutbound_tag = \"direct\"\n");
+    assert_eq!(
+        p.wait_outcomes("client", 2),
+        ["committed", "committed"],
+        "{}",
+        svc.log()
+    );
+    assert_eq!(
+        read_bytes(&p.lkg("client")),
+        first_live,
+        "LKG is the previous Live byte for byte"
+    );
+    assert!(String::from_utf8_lossy(&read_bytes(&p.live("client"))).contains("10.77.0.0/16"));
+    let j = journal(&p.root);
+    let last_attempt = j
+        .iter()
+        .rev()
+        .find(|r| r["role"] == "client")
+        .and_then(|r| r["attempt_id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let phases: Vec<&str> = j
+        .iter()
+        .filter(|r| r["attempt_id"] == last_attempt.as_str())
+        .filter_map(|r| r["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "received",
+            "compiled",
+            "validated",
+            "staged",
+            "committed_live",
+            "started",
+            "healthy",
+            "done"
+        ]
+    );
+    let seqs: Vec<i64> = j.iter().filter_map(|r| r["seq"].as_i64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "journal seq strictly increasing"
+    );
+    assert!(p.fetch_ok(&origin));
+    assert!(
+        std::fs::read_to_string(p.root.path().join(".state/apply.request"))
+            .is_ok_and(|s| !s.contains("\"client\":")),
+        "request entry removed"
+    );
+    assert_eq!(svc.stop(), Some(0));
+}
+
+#[test]
+fn invalid_toml_records_error_keeps_live_and_is_not_retried_then_a_fix_applies() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    let p = pair();
+    let svc = Service::start(&p.root);
+    p.wait_outcomes("client", 1);
+    let good = std::fs::read_to_string(p.root.path().join("xp2p-client.toml")).unwrap_or_default();
+    // Make an LKG exist too.
+    p.append_client("\n[[client.redirects]]\ncidr = \"10.1.0.0/16\"\noutbound_tag = \"direct\"\n");
+    p.wait_outcomes("client", 2);
+    let (live, lkg) = (read_bytes(&p.live("client")), read_bytes(&p.lkg("client")));
+
+    p.append_client("\n[client.bogus]\nkey = 1\n");
+    assert!(
+        wait_until(LONG, || p.root.path().join(".state/apply.error").exists()),
+        "{}",
+        svc.log()
+    );
+    let err: Value = serde_json::from_slice(&read_bytes(&p.root.path().join(".state/apply.error")))
+        .unwrap_or_default();
+    let req: Value =
+        serde_json::from_slice(&read_bytes(&p.root.path().join(".state/apply.request")))
+            .unwrap_or_default();
+    let e = &err["errors"]["client"];
+    assert_eq!(
+        e["request_id"], req["requests"]["client"]["id"],
+        "error carries the request id and the request stays"
+    );
+    assert_eq!(e["code"], "invalid_toml");
+    assert!(
+        e["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("client.bogus"),
+        "reason names the key: {e}"
+    );
+    assert_eq!(read_bytes(&p.live("client")), live, "Live unchanged");
+    assert_eq!(read_bytes(&p.lkg("client")), lkg, "LKG unchanged");
+    // Not retried: poke the runner by rewriting the same request document.
+    let doc = read_bytes(&p.root.path().join(".state/apply.request"));
+    std::fs::write(p.root.path().join(".state/apply.request"), &doc).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        outcomes(&p.root, "client")
+            .iter()
+            .filter(|o| *o == "failed")
+            .count(),
+        1,
+        "failed request not retried"
+    );
+
+    std::fs::write(
+        p.root.path().join("xp2p-client.toml"),
+        format!(
+            "{good}\n[[client.redirects]]\ncidr = \"10.2.0.0/16\"\noutbound_tag = \"direct\"\n"
+        ),
+    )
+    .unwrap_or_default();
+    assert!(
+        wait_until(LONG, || outcomes(&p.root, "client")
+            .last()
+            .is_some_and(|o| o == "committed")
+            && outcomes(&p.root, "client").len() == 4),
+        "{}",
+        svc.log()
+    );
+    let err: Value = serde_json::from_slice(&read_bytes(&p.root.path().join(".state/apply.error")))
+        .unwrap_or_default();
+    assert!(
+        err["errors"].get("client").is_none(),
+        "success clears the role's error"
+    );
+    drop(svc);
+}
+
+#[test]
+fn config_refused_at_start_rolls_back_and_traffic_never_stops() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    let p = pair();
+    let origin = HttpOrigin::start(ORIGIN_IP);
+    let svc = Service::start(&p.root);
+    p.wait_outcomes("client", 1);
+    p.wait_outcomes("server", 1);
+    assert!(wait_until(LONG, || p.fetch_ok(&origin)));
+    let old_pid = session_pid(&p.root, "client").unwrap_or_default();
+    let live = read_bytes(&p.live("client"));
+
+    // A fetch loop through SOCKS for the whole apply.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let looper = {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        let (socks, target, body) = (p.socks_addr(), origin.addr(), origin.body().to_string());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match socks5_get(socks, target, Duration::from_secs(3)) {
+                    Ok(b) if b.contains(&body) => ok.fetch_add(1, Ordering::SeqCst),
+                    _ => failed.fetch_add(1, Ordering::SeqCst),
+                };
+            }
+        })
+    };
+    // An extra inbound on an address this host lacks: -test passes, start fails.
+    p.root.write(
+        "config-client/inbounds.append.json",
+        r#"{"inbounds":[{"tag":"extra-in","protocol":"socks","listen":"192.0.2.77","port":1080,"settings":{"auth":"noauth"}}]}"#,
+    );
+    assert_eq!(
+        p.wait_outcomes("client", 2).last().map(String::as_str),
+        Some("rolled_back"),
+        "{}",
+        svc.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let _ = looper.join();
+    assert_eq!(
+        session_pid(&p.root, "client"),
+        Some(old_pid),
+        "old core still serving"
+    );
+    assert!(pid_alive(old_pid));
+    assert_eq!(read_bytes(&p.live("client")), live, "Live restored");
+    let err: Value = serde_json::from_slice(&read_bytes(&p.root.path().join(".state/apply.error")))
+        .unwrap_or_default();
+    assert_eq!(err["errors"]["client"]["code"], "start_failed", "{err}");
+    assert!(ok.load(Ordering::SeqCst) > 0);
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "no fetch failed during the rolled-back apply"
+    );
+    drop(svc);
+}
+
+#[test]
+fn killed_core_is_restarted_and_a_killed_service_reattaches() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    let p = pair();
+    let origin = HttpOrigin::start(ORIGIN_IP);
+    let svc = Service::start(&p.root);
+    p.wait_outcomes("client", 1);
+    p.wait_outcomes("server", 1);
+    let pid = session_pid(&p.root, "client").unwrap_or_default();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(
+        wait_until(LONG, || session_pid(&p.root, "client")
+            .is_some_and(|n| n != pid)),
+        "{}",
+        svc.log()
+    );
+    assert_eq!(
+        session(&p.root, "client")["last_transition"]["reason_code"],
+        "crash_restart"
+    );
+    assert!(svc.log().contains("core exited (killed by signal 9)"));
+    assert!(wait_until(LONG, || p.fetch_ok(&origin)));
+
+    // kill -9 the service: cores keep running; a new service adopts the same pids.
+    let client_pid = session_pid(&p.root, "client").unwrap_or_default();
+    let server_pid = session_pid(&p.root, "server").unwrap_or_default();
+    svc.kill9();
+    assert!(
+        pid_alive(client_pid) && pid_alive(server_pid),
+        "cores survive a killed service"
+    );
+    assert!(p.fetch_ok(&origin), "traffic flows without the service");
+    let svc = Service::start(&p.root);
+    assert!(
+        wait_until(LONG, || svc.log().contains("xp2p service ready")),
+        "{}",
+        svc.log()
+    );
+    assert_eq!(
+        session_pid(&p.root, "client"),
+        Some(client_pid),
+        "reattached, not restarted"
+    );
+    assert_eq!(
+        session(&p.root, "client")["last_transition"]["reason_code"],
+        "reattached"
+    );
+    assert!(pid_alive(client_pid));
+
+    // A session whose pid is dead: rejected with a reason code, fresh core.
+    svc.kill9();
+    unsafe { libc::kill(client_pid as i32, libc::SIGKILL) };
+    assert!(wait_until(LONG, || !pid_alive(client_pid)));
+    let svc = Service::start(&p.root);
+    assert!(
+        wait_until(LONG, || svc.log().contains("xp2p service ready")),
+        "{}",
+        svc.log()
+    );
+    assert!(
+        svc.log().contains("reattach_rejected_pid_missing"),
+        "{}",
+        svc.log()
+    );
+    let fresh = session_pid(&p.root, "client").unwrap_or_default();
+    assert!(fresh != client_pid && pid_alive(fresh));
+    assert!(wait_until(LONG, || p.fetch_ok(&origin)));
+    drop(svc);
+}
+
+#[test]
+fn no_config_exits_78_and_a_second_instance_is_refused() {
+    let root = TestRoot::new();
+    let svc = Service::start(&root);
+    assert_eq!(svc.wait_exit(LONG), Some(78));
+
+    if !v2ray_available() {
+        return;
+    }
+    let p = pair();
+    let first = Service::start(&p.root);
+    assert!(
+        wait_until(LONG, || first.log().contains("xp2p service ready")),
+        "{}",
+        first.log()
+    );
+    let second = p.root.run(&["service", "run"]);
+    assert_eq!(second.code, Some(1));
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.pid())),
+        "second instance stderr: {}",
+        second.stderr
+    );
+    drop(first);
+}
+
+// --- fake core ------------------------------------------------------------------
+
+fn fake_core() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xp2p-fake-core"))
+}
+
+fn fake_pair(root: &TestRoot) -> u16 {
+    let socks = free_port();
+    root.write(
+        "xp2p-client.toml",
+        format!(
+            "[core]\npath = \"{}\"\n\n[client]\nsocks_address = \"127.0.0.1:{socks}\"\n",
+            fake_core().display()
+        ),
+    );
+    socks
+}
+
+#[test]
+fn fake_core_crash_at_start_fails_after_commit_without_an_old_core() {
+    let root = TestRoot::new();
+    fake_pair(&root);
+    let svc = Service::start_with(&root, &[("FAKE_CORE_CRASH_AT_START", "23")]);
+    assert!(
+        wait_until(LONG, || !outcomes(&root, "client").is_empty()),
+        "{}",
+        svc.log()
+    );
+    assert_eq!(outcomes(&root, "client"), ["failed_after_commit"]);
+    assert!(
+        !root.path().join(".state/live/config-client").exists(),
+        "Live back to what it was (none)"
+    );
+    let err: Value = serde_json::from_slice(&read_bytes(&root.path().join(".state/apply.error")))
+        .unwrap_or_default();
+    assert_eq!(err["errors"]["client"]["code"], "start_failed");
+    assert!(
+        err["errors"]["client"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exit code 23"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fake_core_slow_start_and_xray_cli_then_hang_on_stop_is_killed() {
+    let root = TestRoot::new();
+    let socks = fake_pair(&root);
+    let svc = Service::start_with(
+        &root,
+        &[
+            ("FAKE_CORE_START_DELAY_MS", "1500"),
+            ("FAKE_CORE_IGNORE_TERM", "1"),
+        ],
+    );
+    assert!(
+        wait_until(LONG, || !outcomes(&root, "client").is_empty()),
+        "{}",
+        svc.log()
+    );
+    assert_eq!(outcomes(&root, "client"), ["committed"], "{}", svc.log());
+    let s = session(&root, "client");
+    let cmd: Vec<&str> = s["cmdline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(&cmd[1..3], ["run", "-c"], "xray flavour command line");
+    assert!(port_accepts(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        socks
+    ))));
+    let pid = s["pid"].as_i64().unwrap_or_default();
+    // The fake ignores SIGTERM: the service must SIGKILL it after the grace period.
+    assert_eq!(svc.stop(), Some(0));
+    assert!(!pid_alive(pid), "core hanging on stop was killed");
+    assert_eq!(session(&root, "client")["status"], "stopped");
+}
+
+#[test]
+fn fake_core_test_refusal_fails_before_commit() {
+    let root = TestRoot::new();
+    fake_pair(&root);
+    let svc = Service::start_with(
+        &root,
+        &[
+            ("FAKE_CORE_TEST_EXIT", "23"),
+            ("FAKE_CORE_FLAVOUR", "v2ray"),
+        ],
+    );
+    assert!(
+        wait_until(LONG, || !outcomes(&root, "client").is_empty()),
+        "{}",
+        svc.log()
+    );
+    assert_eq!(outcomes(&root, "client"), ["failed"]);
+    let err: Value = serde_json::from_slice(&read_bytes(&root.path().join(".state/apply.error")))
+        .unwrap_or_default();
+    assert_eq!(err["errors"]["client"]["code"], "config_test_failed");
+    assert_eq!(err["errors"]["client"]["phase"], "validated");
+    assert!(
+        !root
+            .path()
+            .join(".state/live")
+            .join("config-client")
+            .exists()
+    );
+    drop(svc);
+}
