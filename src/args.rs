@@ -56,6 +56,18 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write a commented starter TOML for a role.
     Init(InitArgs),
+    /// Ask the service to apply Desired; `--wait` waits for the outcome.
+    Apply(ApplyArgs),
+    /// Per-role state: core, pid, hashes, inbound health, pending request, error.
+    Status(StatusArgs),
+    /// Swap Live and LKG through the service (journaled like an apply).
+    Rollback(ControlArgs),
+    /// Replace the role's core with a fresh one on the same Live config (no downtime).
+    Restart(ControlArgs),
+    /// Show apply attempts from the journal.
+    Journal(JournalArgs),
+    /// Show (or follow) a role's core log.
+    Logs(LogsArgs),
     /// Run or manage the xp2p service.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -116,4 +128,67 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleOrAll {
+    Client,
+    Server,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[arg(long, value_enum, default_value = "all")]
+    pub role: RoleOrAll,
+    /// Wait for the outcome (exit code tells it: 0 committed/noop, 1 failed,
+    /// 3 rolled back, 4 failed after commit, 5 timeout, 6 service not running).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait (a timeout never cancels the apply).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// One JSON object on stdout (errors: one object on stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing as the service reports changes.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// Number of attempts to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    #[arg(long, short)]
+    pub follow: bool,
 }

@@ -10,6 +10,14 @@ use clap::Parser;
 
 fn main() {
     let cli = args::Cli::parse();
+    if !matches!(cli.command, args::Command::Service(_)) {
+        // One-shot commands die quietly when their reader goes away (`| head`),
+        // like other Unix tools; the service keeps Rust's default (ignored).
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let layout = xp2p_core::Layout::resolve(cli.config_root.as_deref());
     let code = cmd::run(&layout, cli.command);
     std::process::exit(code);

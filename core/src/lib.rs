@@ -11,10 +11,13 @@ pub mod desired;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod ipc;
 pub mod layout;
 pub mod pipeline;
+pub mod procfs;
 pub mod role;
 pub mod snippets;
+pub mod status;
 pub mod store;
 
 pub use error::{ConfigError, ErrorCode, Problems};

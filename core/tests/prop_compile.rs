@@ -20,7 +20,14 @@ use xp2p_core::desired::names::endpoint_tag_for;
 use xp2p_core::digest::read_desired;
 use xp2p_core::{Layout, Role, snippets};
 
-const CASES: u32 = 64;
+/// Cases per property; `PROPTEST_CASES` overrides it for a deeper run.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    ProptestConfig::with_cases(cases)
+}
 
 // --- helpers -------------------------------------------------------------------
 
@@ -122,16 +129,26 @@ struct GenForward {
 }
 
 fn forward() -> impl Strategy<Value = GenForward> {
-    (0usize..4, port(), host(), port(), 0usize..3, any::<usize>()).prop_map(
-        |(listen, port, target_host, target_port, protocol, target)| GenForward {
-            listen,
-            port,
-            target_host,
-            target_port,
-            protocol,
-            target,
-        },
+    // a narrow port range now and then, so TCP and UDP forwards share a port
+    let listen_port = prop_oneof![port(), 5350u16..5354];
+    (
+        0usize..4,
+        listen_port,
+        host(),
+        port(),
+        0usize..3,
+        any::<usize>(),
     )
+        .prop_map(
+            |(listen, port, target_host, target_port, protocol, target)| GenForward {
+                listen,
+                port,
+                target_host,
+                target_port,
+                protocol,
+                target,
+            },
+        )
 }
 
 /// Snippets: appended outbounds and inbounds, rules in both slots. Rule targets
@@ -438,22 +455,34 @@ fn write_client(root: &Path, g: &GenClient) -> (Vec<String>, usize) {
         }
         writeln!(t, "outbound_tag = {}", q(targets[target % targets.len()])).unwrap();
     }
-    write_forwards(&mut t, "client", &g.forwards, &mut used_ports, &targets);
+    write_forwards(&mut t, "client", &g.forwards, &used_ports, &targets);
     std::fs::write(root.join("xp2p-client.toml"), t).unwrap();
     (managed, redirects)
 }
 
+/// Writes the forwards that fit: a port already taken for one of a forward's
+/// networks (on any address) is skipped; `used_ports` are taken for both.
 fn write_forwards(
     t: &mut String,
     section: &str,
     forwards: &[GenForward],
-    used_ports: &mut BTreeSet<u16>,
+    used_ports: &BTreeSet<u16>,
     targets: &[&String],
 ) {
+    let mut taken: BTreeSet<(u16, &str)> = used_ports
+        .iter()
+        .flat_map(|p| [(*p, "tcp"), (*p, "udp")])
+        .collect();
     for f in forwards {
-        if !used_ports.insert(f.port) {
+        let nets: &[&str] = match FWD_PROTOCOLS[f.protocol] {
+            "tcp" => &["tcp"],
+            "udp" => &["udp"],
+            _ => &["tcp", "udp"],
+        };
+        if nets.iter().any(|n| taken.contains(&(f.port, *n))) {
             continue;
         }
+        taken.extend(nets.iter().map(|n| (f.port, *n)));
         writeln!(t, "\n[[{section}.forwards]]").unwrap();
         writeln!(t, "listen_address = {}", q(LISTENS[f.listen])).unwrap();
         writeln!(t, "listen_port = {}", f.port).unwrap();
@@ -585,8 +614,8 @@ fn write_server(root: &Path, g: &GenServer) -> usize {
         }
         writeln!(t, "outbound_tag = {}", q(targets[target % targets.len()])).unwrap();
     }
-    let mut used_ports = BTreeSet::from([g.trojan_port, diag]);
-    write_forwards(&mut t, "server", &g.forwards, &mut used_ports, &targets);
+    let used_ports = BTreeSet::from([g.trojan_port, diag]);
+    write_forwards(&mut t, "server", &g.forwards, &used_ports, &targets);
     std::fs::write(root.join("xp2p-server.toml"), t).unwrap();
     // only existence is checked at compile time
     let tls = root.join("tls/server");
@@ -624,6 +653,12 @@ fn compile_twice(root: &Path, role: Role, core: &CoreInfo) -> Result<Value, Test
     prop_assert_eq!(&a.runtime_json, &b.runtime_json);
     prop_assert_eq!(a.runtime.desired_digest, files.digest());
     let x: Value = serde_json::from_slice(&a.xray_json).unwrap();
+    // the core needs unique inbound and outbound tags
+    for key in ["inbounds", "outbounds"] {
+        let all = tags(&x[key]);
+        let unique: BTreeSet<&String> = all.iter().collect();
+        prop_assert_eq!(unique.len(), all.len(), "duplicate {} tag: {:?}", key, all);
+    }
     // every rule either is a snippet rule (sys-/man-) or carries an xp2p- ruleTag
     for rule in x["routing"]["rules"].as_array().unwrap() {
         let tag = rule["ruleTag"].as_str().unwrap_or("");
@@ -645,7 +680,7 @@ fn tags(v: &Value) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn valid_clients_compile_deterministically(g in client()) {
@@ -821,7 +856,7 @@ fn snippet_content() -> impl Strategy<Value = Vec<u8>> {
 const MINIMAL_CLIENT: &str = "[client]\n\n[[client.endpoints]]\nhostname = \"a.example\"\naddress = \"192.0.2.1\"\nport = 443\nuser = \"u\"\npassword = \"p\"\n";
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn toml_parsers_never_panic(text in "\\PC{0,256}") {

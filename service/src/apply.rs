@@ -19,9 +19,21 @@ use xp2p_core::store::swap;
 use xp2p_core::{ErrorCode, Layout, Role, pipeline};
 
 use crate::events::{ApplyResult, Event, EventBus, PhaseTiming};
-use crate::supervisor::RoleSupervisor;
+use crate::supervisor::{self, RoleSupervisor};
+use xp2p_core::coreproc::CoreInfo;
 
 pub type SharedJournal = Arc<Mutex<Journal>>;
+
+/// What wakes a runner.
+#[derive(Debug, Clone)]
+pub enum RunnerCmd {
+    /// apply.request changed (or may have): re-read it.
+    Poke,
+    /// Swap Live and LKG (request id chosen by the caller, `rollback-…`).
+    Rollback(String),
+    /// Staged restart of the core on the same Live (`restart-…`).
+    Restart(String),
+}
 
 /// Appends to the journal on the blocking pool (it fsyncs).
 pub async fn journal_append(journal: &SharedJournal, rec: Record) {
@@ -166,7 +178,8 @@ fn lock_with_patience(path: PathBuf) -> Result<FileLock, LockError> {
 
 impl Runner {
     /// Runs the role's runner until the poke channel closes.
-    pub async fn run(self: Arc<Self>, mut pokes: mpsc::UnboundedReceiver<()>) {
+    pub async fn run(self: Arc<Self>, mut pokes: mpsc::UnboundedReceiver<RunnerCmd>) {
+        let mut manual: std::collections::VecDeque<RunnerCmd> = Default::default();
         let mut queued: Option<RequestEntry> = None;
         let mut running: Option<(String, tokio::task::JoinHandle<ApplyResult>)> = None;
         let mut skipped_logged: Option<String> = None;
@@ -187,6 +200,25 @@ impl Runner {
                     queued = Some(entry);
                 }
                 None => queued = None,
+            }
+            if running.is_none() && !*self.shutdown.borrow() {
+                match manual.pop_front() {
+                    Some(RunnerCmd::Rollback(id)) => {
+                        let me = self.clone();
+                        running = Some((
+                            id.clone(),
+                            tokio::spawn(async move { me.rollback(id).await }),
+                        ));
+                    }
+                    Some(RunnerCmd::Restart(id)) => {
+                        let me = self.clone();
+                        running = Some((
+                            id.clone(),
+                            tokio::spawn(async move { me.restart(id).await }),
+                        ));
+                    }
+                    _ => {}
+                }
             }
             if running.is_none()
                 && let Some(entry) = queued.take()
@@ -209,7 +241,11 @@ impl Runner {
             }
             let mut shutdown = self.shutdown.clone();
             tokio::select! {
-                poke = pokes.recv() => if poke.is_none() { break },
+                cmd = pokes.recv() => match cmd {
+                    None => break,
+                    Some(RunnerCmd::Poke) => {}
+                    Some(other) => manual.push_back(other),
+                },
                 _ = shutdown.wait_for(|stop| *stop), if running.is_none() => break,
                 done = async { match running.as_mut() { Some((_, h)) => h.await.ok(), None => std::future::pending().await } } => {
                     if let Some(r) = done {
@@ -269,16 +305,7 @@ impl Runner {
 
     /// One attempt for `req`.
     pub async fn attempt(self: Arc<Self>, req: RequestEntry) -> ApplyResult {
-        let now = Instant::now();
-        let mut a = Attempt {
-            runner: &self,
-            id: uuid::Uuid::new_v4().to_string(),
-            request_id: req.id.clone(),
-            started: now,
-            last: now,
-            phases: Vec::new(),
-            desired_digest: None,
-        };
+        let mut a = self.new_attempt(&req.id);
         self.events.send(Event::ApplyStart {
             role: self.role,
             request_id: req.id.clone(),
@@ -531,9 +558,24 @@ impl Runner {
         };
         drop(lock);
 
-        // started: the new core beside the old one.
+        let fallback = compiled.runtime.tun.engine.as_deref() == Some("core") && has_core;
+        self.launch(&mut a, &core, fallback, Undo::Restore { had_live }, true)
+            .await
+    }
+
+    /// After the commit point (or for a restart): start the new core beside the old
+    /// one, wait until it is ready, promote it; on failure undo the Live change.
+    async fn launch(
+        &self,
+        a: &mut Attempt<'_>,
+        core: &CoreInfo,
+        stop_first: bool,
+        undo: Undo,
+        clears_error: bool,
+    ) -> ApplyResult {
+        let role = self.role;
         let mut detail = None;
-        if compiled.runtime.tun.engine.as_deref() == Some("core") && has_core {
+        if stop_first {
             self.sup.stop_active("fallback_stop_then_start").await;
             detail = Some(
                 "fallback: stop-then-start (the core owns the TUN device, ports cannot be shared)"
@@ -541,13 +583,13 @@ impl Runner {
             );
         }
         a.phase("started", detail).await;
-        let cand = match self.sup.start_candidate(&core).await {
+        let cand = match self.sup.start_candidate(core).await {
             Ok(c) => c,
             Err(e) => {
                 return self
                     .roll_back(
-                        &mut a,
-                        had_live,
+                        a,
+                        undo,
                         Failure {
                             code: e.code,
                             message: e.message,
@@ -560,23 +602,29 @@ impl Runner {
         a.phase("healthy", Some(format!("new core pid {}", cand.pid())))
             .await;
         let note = self.sup.promote(cand, "apply_committed").await;
-        self.succeed(&a).await;
+        if clears_error {
+            self.succeed(a).await;
+        }
         a.phases.push(PhaseTiming {
             phase: "done".into(),
             ms: a.last.elapsed().as_millis() as u64,
         });
+        let live_sha = live::read_xray(&self.layout, role, live::Slot::Live)
+            .ok()
+            .flatten()
+            .map(|b| sha256_hex(&b));
         let mut done = a.record("done");
         done.detail = (!note.is_empty()).then_some(note);
         done.outcome = Some(Outcome::Committed);
         done.duration_ms = Some(a.started.elapsed().as_millis() as u64);
-        done.live_sha256 = Some(compiled.config_sha256().to_string());
+        done.live_sha256 = live_sha;
         journal_append(&self.journal, done).await;
         let result = ApplyResult {
             role,
             request_id: a.request_id.clone(),
             attempt_id: a.id.clone(),
             status: Outcome::Committed.as_str().into(),
-            changed: true,
+            changed: !matches!(undo, Undo::Nothing),
             duration_ms: a.started.elapsed().as_millis() as u64,
             exit_code: 0,
             error_code: None,
@@ -586,6 +634,153 @@ impl Runner {
         };
         self.events.send(Event::ApplyDone(result.clone()));
         result
+    }
+
+    fn new_attempt(&self, request_id: &str) -> Attempt<'_> {
+        let now = Instant::now();
+        Attempt {
+            runner: self,
+            id: uuid::Uuid::new_v4().to_string(),
+            request_id: request_id.into(),
+            started: now,
+            last: now,
+            phases: Vec::new(),
+            desired_digest: None,
+        }
+    }
+
+    /// `xp2p rollback`: Live and LKG swap places through the same phases and journal.
+    pub async fn rollback(self: Arc<Self>, request_id: String) -> ApplyResult {
+        let role = self.role;
+        let mut a = self.new_attempt(&request_id);
+        self.events.send(Event::ApplyStart {
+            role,
+            request_id: request_id.clone(),
+            attempt_id: a.id.clone(),
+        });
+        a.phase("received", Some("rollback: Live <-> LKG".into()))
+            .await;
+        let lock_path = self.layout.role_lock(role);
+        let lock = match blocking(move || lock_with_patience(lock_path)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::LeaseHeld,
+                            message: e.to_string(),
+                            phase: "received",
+                        },
+                    )
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .fail(
+                        &mut a,
+                        Failure {
+                            code: ErrorCode::Internal,
+                            message: e,
+                            phase: "received",
+                        },
+                    )
+                    .await;
+            }
+        };
+        if !self.layout.lkg_dir(role).is_dir() || !self.layout.live_dir(role).is_dir() {
+            drop(lock);
+            let f = Failure {
+                code: ErrorCode::RollbackFailed,
+                message: format!("the {role} role has no LKG to roll back to"),
+                phase: "received",
+            };
+            return a
+                .finish(Outcome::Failed, "received", Some(&f), false, false)
+                .await;
+        }
+        let sha = |slot| {
+            live::read_xray(&self.layout, role, slot)
+                .ok()
+                .flatten()
+                .map(|b| sha256_hex(&b))
+        };
+        let mut rec = a.record("committed_live");
+        rec.live_sha256 = sha(live::Slot::Lkg);
+        rec.lkg_sha256 = sha(live::Slot::Live);
+        journal_append(&self.journal, rec).await;
+        a.phases.push(PhaseTiming {
+            phase: "committed_live".into(),
+            ms: a.last.elapsed().as_millis() as u64,
+        });
+        a.last = Instant::now();
+        let layout = self.layout.clone();
+        match blocking(move || swap::exchange(&layout, role, &crash_hook)).await {
+            Ok(Ok(())) => {}
+            other => {
+                let e = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e,
+                    Ok(Ok(())) => String::new(),
+                };
+                let layout = self.layout.clone();
+                let _ = blocking(move || swap::recover(&layout, role)).await;
+                let f = Failure {
+                    code: ErrorCode::CommitIoFailed,
+                    message: format!("Live/LKG exchange: {e}"),
+                    phase: "committed_live",
+                };
+                return a
+                    .finish(Outcome::Failed, "committed_live", Some(&f), false, false)
+                    .await;
+            }
+        }
+        drop(lock);
+        let core = match supervisor::live_core(&self.layout, role) {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .roll_back(
+                        &mut a,
+                        Undo::Exchange,
+                        Failure {
+                            code: e.code,
+                            message: e.message,
+                            phase: "started",
+                        },
+                    )
+                    .await;
+            }
+        };
+        self.launch(&mut a, &core, false, Undo::Exchange, false)
+            .await
+    }
+
+    /// `xp2p restart`: a staged replacement of the core with the same Live config.
+    pub async fn restart(self: Arc<Self>, request_id: String) -> ApplyResult {
+        let role = self.role;
+        let mut a = self.new_attempt(&request_id);
+        self.events.send(Event::ApplyStart {
+            role,
+            request_id: request_id.clone(),
+            attempt_id: a.id.clone(),
+        });
+        a.phase("received", Some("restart".into())).await;
+        let core = match supervisor::live_core(&self.layout, role) {
+            Ok(c) => c,
+            Err(e) => {
+                let f = Failure {
+                    code: e.code,
+                    message: e.message,
+                    phase: "received",
+                };
+                return a
+                    .finish(Outcome::Failed, "received", Some(&f), false, false)
+                    .await;
+            }
+        };
+        self.launch(&mut a, &core, false, Undo::Nothing, false)
+            .await
     }
 
     fn events_for_desired_change(&self, digest: &str) {
@@ -611,21 +806,27 @@ impl Runner {
     }
 
     /// After the commit point: Live back to what it was; the old core never stopped.
-    async fn roll_back(&self, a: &mut Attempt<'_>, had_live: bool, f: Failure) -> ApplyResult {
+    async fn roll_back(&self, a: &mut Attempt<'_>, undo: Undo, f: Failure) -> ApplyResult {
         let role = self.role;
         let layout = self.layout.clone();
         let scratch = self
             .layout
             .staging_dir()
             .join(format!("{role}-{}-restore", a.id));
-        let restored = blocking(move || {
-            let lkg = layout.lkg_dir(role);
-            swap::restore(&layout, role, had_live.then_some(lkg.as_path()), &scratch)
+        let restored = blocking(move || match undo {
+            Undo::Restore { had_live } => {
+                let lkg = layout.lkg_dir(role);
+                swap::restore(&layout, role, had_live.then_some(lkg.as_path()), &scratch)
+            }
+            Undo::Exchange => swap::exchange(&layout, role, &|_| {}),
+            Undo::Nothing => Ok(()),
         })
         .await;
         let restore_ok = matches!(restored, Ok(Ok(())));
         let old_core = self.sup.active_pid().await.is_some();
-        let (outcome, failure) = if restore_ok && old_core {
+        let (outcome, failure) = if matches!(undo, Undo::Nothing) {
+            (Outcome::Failed, f)
+        } else if restore_ok && old_core {
             (Outcome::RolledBack, f)
         } else if !restore_ok {
             let why = match restored {
@@ -660,10 +861,21 @@ impl Runner {
         };
         let layout = self.layout.clone();
         let _ = blocking(move || markers::set_error(&layout, role, entry)).await;
-        tracing::warn!(%role, "apply {} after commit: {}", outcome.as_str(), failure.message);
+        tracing::warn!(%role, "{} after commit: {}", outcome.as_str(), failure.message);
         a.finish(outcome, failure.phase, Some(&failure), !restore_ok, false)
             .await
     }
+}
+
+/// How to undo a launch that failed.
+#[derive(Debug, Clone, Copy)]
+enum Undo {
+    /// Apply: put LKG back as Live (or remove Live if there was none).
+    Restore { had_live: bool },
+    /// Rollback: swap Live and LKG back.
+    Exchange,
+    /// Restart: Live was not changed.
+    Nothing,
 }
 
 /// Fault injection hook inside the Live swap (no-op unless built for it).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustix::net::{Shutdown, shutdown};
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
 
-use crate::procfs;
+use xp2p_core::procfs;
 
 /// What draining did, for the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +52,10 @@ fn shut_listeners(pid: i32) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Connections accepted just before the shutdown need a moment to show up as
-/// established; never SIGTERM sooner than this.
-const MIN_DRAIN: Duration = Duration::from_millis(300);
+/// A short floor so connections the old core accepted a moment before the
+/// shutdown are counted. Kept small: after SHUT_RD, Go cores spin on `accept`
+/// errors (v2ray logs ~5 000 warnings per second) until they are stopped.
+const MIN_DRAIN: Duration = Duration::from_millis(100);
 
 /// Shuts the old core's listeners and waits for its connections to finish (bounded
 /// by `drain`). Runs blocking /proc reads on the blocking pool.
@@ -66,7 +67,7 @@ pub async fn drain(pid: i32, drain: Duration) -> DrainReport {
     };
     let started = tokio::time::Instant::now();
     // Sample the connection count at a modest rate during a bounded window.
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     let open = loop {
         tick.tick().await;
         let open = tokio::task::spawn_blocking(move || procfs::own_established(pid))

@@ -9,10 +9,9 @@ pub mod apply;
 pub mod drain;
 pub mod events;
 pub mod faults;
+pub mod ipc_server;
 pub mod logtail;
 pub mod process;
-pub mod procfs;
-pub mod session;
 pub mod supervisor;
 pub mod watch;
 
@@ -33,12 +32,16 @@ use crate::apply::{Runner, SharedJournal, journal_append};
 use crate::events::EventBus;
 use crate::logtail::LogTail;
 use crate::supervisor::RoleSupervisor;
+use xp2p_core::procfs;
+use xp2p_core::store::session;
 
 /// Exit status when there is nothing to run (systemd: `RestartPreventExitStatus=78`).
 pub const EXIT_NO_CONFIG: i32 = 78;
 
 pub struct RunOptions {
     pub layout: Layout,
+    /// IPC socket path (default `CONFIG_ROOT/.state/xp2p.sock`).
+    pub socket: Option<std::path::PathBuf>,
     /// Leave cores running on a clean stop (for upgrades).
     pub keep_cores: bool,
 }
@@ -138,9 +141,9 @@ async fn close_unfinished(layout: &Layout, journal: &SharedJournal, records: &[R
 
 async fn serve(opts: RunOptions) -> i32 {
     let layout = opts.layout;
-    if let Err(e) = prepare_state_dir(&layout) {
+    if let Err(e) = create_state_dir(&layout) {
         eprintln!(
-            "xp2p service: cannot prepare {}: {e}",
+            "xp2p service: cannot create {}: {e}",
             layout.state_dir().display()
         );
         return 1;
@@ -245,7 +248,9 @@ async fn serve(opts: RunOptions) -> i32 {
         }
     }
 
-    // Desired moved while we were away: request an apply (unless one is pending).
+    // Desired moved while we were away: request an apply (unless one is pending, or
+    // the journal already finished an attempt on exactly this Desired, e.g. it
+    // failed or the operator rolled back since: never undo that silently).
     let pending = markers::read_requests(&layout);
     for role in &roles {
         if pending.requests.contains_key(role) {
@@ -253,7 +258,18 @@ async fn serve(opts: RunOptions) -> i32 {
         }
         let l = layout.clone();
         let r = *role;
-        match tokio::task::spawn_blocking(move || watch::request_if_changed(&l, r)).await {
+        let recs = records.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let digest = xp2p_core::digest::read_desired(&l, r)
+                .map(|f| f.digest())
+                .unwrap_or_default();
+            if already_attempted(&recs, r, &digest) {
+                return Ok(None);
+            }
+            watch::request_if_changed(&l, r)
+        })
+        .await;
+        match res {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(%role, "cannot request an apply: {e}"),
             Err(e) => tracing::error!(%role, "{e}"),
@@ -279,7 +295,7 @@ async fn serve(opts: RunOptions) -> i32 {
     let mut runner_tasks = Vec::new();
     for role in &roles {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let _ = tx.send(());
+        let _ = tx.send(apply::RunnerCmd::Poke);
         pokes.insert(*role, tx);
         let runner = Arc::new(Runner {
             role: *role,
@@ -291,6 +307,31 @@ async fn serve(opts: RunOptions) -> i32 {
         });
         runner_tasks.push(tokio::spawn(runner.run(rx)));
     }
+    let socket = opts.socket.clone().unwrap_or_else(|| layout.socket());
+    let gid = ipc_server::group_gid(&service_cfg.socket_group);
+    if !service_cfg.socket_group.is_empty() && gid.is_none() {
+        tracing::warn!(group = %service_cfg.socket_group, "[service] socket_group names no group; the socket stays owner-only");
+    }
+    let listener = match ipc_server::bind(&socket, gid).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "xp2p service: cannot serve IPC at {}: {e}",
+                socket.display()
+            );
+            return 1;
+        }
+    };
+    let ipc_ctx = Arc::new(ipc_server::IpcContext {
+        layout: layout.clone(),
+        instance_id: instance_id.clone(),
+        events: events.clone(),
+        runners: pokes.clone(),
+        owner_uid: rustix::process::geteuid().as_raw(),
+        group_gid: gid,
+        started: std::time::Instant::now(),
+    });
+    let ipc_task = tokio::spawn(ipc_server::serve(listener, ipc_ctx));
     match watch::start(
         layout.clone(),
         Duration::from_millis(service_cfg.debounce_ms),
@@ -323,10 +364,26 @@ async fn serve(opts: RunOptions) -> i32 {
             }
         }
     }
+    ipc_task.abort();
+    let _ = std::fs::remove_file(&socket);
     drop(watchers);
     drop(instance_lock);
     tracing::info!("xp2p service stopped");
     0
+}
+
+/// True when the journal's last attempt on `digest` for `role` reached an outcome
+/// that retrying would not change (anything but interrupted/superseded).
+fn already_attempted(records: &[Record], role: Role, digest: &str) -> bool {
+    let Some(last) = records.iter().rev().find(|r| {
+        r.role == role && r.desired_digest.as_deref() == Some(digest) && r.outcome.is_some()
+    }) else {
+        return false;
+    };
+    !matches!(
+        last.outcome,
+        Some(Outcome::Interrupted) | Some(Outcome::Superseded)
+    )
 }
 
 async fn wait_for_stop_signal() {

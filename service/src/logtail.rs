@@ -22,17 +22,37 @@ pub struct LogLine {
 
 #[derive(Debug, Default)]
 struct Ring {
-    lines: VecDeque<String>,
+    /// Lines with how many times each repeated in a row.
+    lines: VecDeque<(String, u32)>,
     bytes: usize,
+}
+
+/// A log line without its leading `YYYY/MM/DD HH:MM:SS[.frac]` stamp.
+fn body(line: &str) -> &str {
+    let mut parts = line.splitn(3, ' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(d), Some(t), Some(rest))
+            if d.len() == 10 && d.as_bytes()[4] == b'/' && t.contains(':') =>
+        {
+            rest
+        }
+        _ => line,
+    }
 }
 
 impl Ring {
     fn push(&mut self, line: String) {
+        if let Some((last, n)) = self.lines.back_mut()
+            && body(last) == body(&line)
+        {
+            *n += 1;
+            return;
+        }
         self.bytes += line.len() + 1;
-        self.lines.push_back(line);
+        self.lines.push_back((line, 1));
         while self.bytes > RING_BYTES {
             match self.lines.pop_front() {
-                Some(l) => self.bytes -= l.len() + 1,
+                Some((l, _)) => self.bytes -= l.len() + 1,
                 None => break,
             }
         }
@@ -107,14 +127,19 @@ impl LogTail {
             Ok(r) => r,
             Err(p) => p.into_inner(),
         };
-        let mut out: Vec<&str> = Vec::new();
+        let mut out: Vec<String> = Vec::new();
         let mut used = 0;
-        for l in ring.lines.iter().rev() {
-            if used + l.len() + 1 > max_bytes {
+        for (l, n) in ring.lines.iter().rev() {
+            let shown = if *n > 1 {
+                format!("{l} (repeated {n} times)")
+            } else {
+                l.clone()
+            };
+            if used + shown.len() + 1 > max_bytes {
                 break;
             }
-            used += l.len() + 1;
-            out.push(l);
+            used += shown.len() + 1;
+            out.push(shown);
         }
         out.reverse();
         out.join("\n")
@@ -188,5 +213,21 @@ mod tests {
         assert_eq!(seen, ["hello", "V2Ray 4.34.0 started"]);
         assert_eq!(tail.tail(1024), "hello\nV2Ray 4.34.0 started");
         assert_eq!(tail.tail(10), "");
+        for _ in 0..3 {
+            writeln!(f, "2026/11/22 10:00:00 [Warning] accept: invalid argument").unwrap();
+        }
+        f.flush().unwrap();
+        for _ in 0..3 {
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert!(
+            tail.tail(1024)
+                .ends_with("accept: invalid argument (repeated 3 times)"),
+            "{}",
+            tail.tail(1024)
+        );
     }
 }

@@ -18,8 +18,8 @@ use crate::drain;
 use crate::events::{Event, EventBus};
 use crate::logtail::LogTail;
 use crate::process::CoreProc;
-use crate::procfs;
-use crate::session::{self, SessionRecord, SessionStatus};
+use xp2p_core::procfs;
+use xp2p_core::store::session::{self, SessionRecord, SessionStatus};
 
 /// How long a new core may take to be ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -261,7 +261,7 @@ impl RoleSupervisor {
         inner.failed = false;
         let mut session = cand.session;
         session.transition(SessionStatus::Running, reason, "");
-        session::write(&self.layout, self.role, &session);
+        write_session(&self.layout, self.role, &session);
         self.watch_exit(&cand.proc, inner.generation);
         let old = inner.active.replace(Active {
             proc: cand.proc.clone(),
@@ -301,10 +301,10 @@ impl RoleSupervisor {
         };
         let mut session = active.session;
         session.transition(SessionStatus::Stopping, reason, "");
-        session::write(&self.layout, self.role, &session);
+        write_session(&self.layout, self.role, &session);
         let exit = active.proc.stop(STOP_GRACE).await;
         session.transition(SessionStatus::Stopped, reason, exit.to_string());
-        session::write(&self.layout, self.role, &session);
+        write_session(&self.layout, self.role, &session);
         self.events.send(Event::CoreState {
             role: self.role,
             display: "stopped".into(),
@@ -362,7 +362,7 @@ impl RoleSupervisor {
                 "crash_loop",
                 format!("{n} crashes in 10 minutes; last: {exit}"),
             );
-            session::write(&self.layout, self.role, &session);
+            write_session(&self.layout, self.role, &session);
             tracing::error!(role = %self.role, "core crashed {n} times in 10 minutes; not restarting until the next apply");
             self.events.send(Event::CoreState {
                 role: self.role,
@@ -372,7 +372,7 @@ impl RoleSupervisor {
             return;
         }
         session.transition(SessionStatus::Failed, "core_exited", exit.clone());
-        session::write(&self.layout, self.role, &session);
+        write_session(&self.layout, self.role, &session);
         self.events.send(Event::CoreState {
             role: self.role,
             display: "failed".into(),
@@ -405,7 +405,7 @@ impl RoleSupervisor {
                 inner.generation += 1;
                 rec.owner_instance_id = self.instance_id.clone();
                 rec.transition(SessionStatus::Running, "reattached", format!("pid {pid}"));
-                session::write(&self.layout, self.role, &rec);
+                write_session(&self.layout, self.role, &rec);
                 self.watch_exit(&proc, inner.generation);
                 inner.active = Some(Active {
                     proc,
@@ -430,7 +430,7 @@ impl RoleSupervisor {
             Err((code, detail)) => {
                 if let Some(mut rec) = session::read(&self.layout, self.role) {
                     rec.transition(SessionStatus::Stopped, code, detail.clone());
-                    session::write(&self.layout, self.role, &rec);
+                    write_session(&self.layout, self.role, &rec);
                 }
                 let pid = self.start_from_live(&core, code).await?;
                 Ok(format!(
@@ -559,6 +559,12 @@ pub fn live_core(layout: &Layout, role: Role) -> Result<CoreInfo, StartError> {
         code: ErrorCode::CoreNotFound,
         message: e.to_string(),
     })
+}
+
+fn write_session(layout: &Layout, role: Role, rec: &SessionRecord) {
+    if let Err(e) = session::write(layout, role, rec) {
+        tracing::warn!(%role, "cannot write session record {}: {e}", layout.session(role).display());
+    }
 }
 
 /// v2ray: "V2Ray 4.34.0 started"; xray: "Xray 1.8.4 started".

@@ -13,6 +13,7 @@ use xp2p_core::store::live::{self, Slot};
 use xp2p_core::store::markers;
 use xp2p_core::{Layout, Role};
 
+use crate::apply::RunnerCmd;
 use crate::events::{Event, EventBus};
 
 enum Touch {
@@ -43,7 +44,7 @@ fn classify(layout: &Layout, path: &Path) -> Option<Touch> {
 pub fn start(
     layout: Layout,
     debounce: Duration,
-    pokes: HashMap<Role, mpsc::UnboundedSender<()>>,
+    pokes: HashMap<Role, mpsc::UnboundedSender<RunnerCmd>>,
     events: EventBus,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
@@ -67,7 +68,7 @@ pub fn start(
                     match classify(&layout, &path) {
                         Some(Touch::Request) => {
                             for p in pokes.values() {
-                                let _ = p.send(());
+                                let _ = p.send(RunnerCmd::Poke);
                             }
                         }
                         Some(Touch::Desired(role)) => {
@@ -87,7 +88,7 @@ pub fn start(
                             Ok(Ok(Some(digest))) => {
                                 events.send(Event::DesiredChanged { role, digest });
                                 if let Some(p) = pokes.get(&role) {
-                                    let _ = p.send(());
+                                    let _ = p.send(RunnerCmd::Poke);
                                 }
                             }
                             Ok(Ok(None)) => {}

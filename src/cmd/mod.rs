@@ -1,10 +1,15 @@
 //! Command families. Each returns the process exit code.
 
+mod apply;
 mod diff;
 mod init;
+mod ipc;
+mod journal;
+mod logs;
 mod render;
 mod service;
 mod source;
+mod status;
 mod validate;
 
 use xp2p_core::Layout;
@@ -18,6 +23,12 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Diff(a) => diff::run(layout, &a),
         Command::Init(a) => init::run(layout, &a),
         Command::Service(c) => service::run(layout, c),
+        Command::Apply(a) => apply::run_apply(layout, &a),
+        Command::Rollback(a) => apply::run_control(layout, "rollback", &a),
+        Command::Restart(a) => apply::run_control(layout, "restart", &a),
+        Command::Status(a) => status::run(layout, &a),
+        Command::Journal(a) => journal::run(layout, &a),
+        Command::Logs(a) => logs::run(layout, &a),
     }
 }
 
@@ -26,4 +37,12 @@ pub fn report(problems: &xp2p_core::Problems) {
     for p in &problems.0 {
         eprintln!("error: {p}");
     }
+}
+
+/// `XP2P_SOCKET` overrides the IPC socket path (`--socket` on the commands that talk).
+pub fn socket_path(layout: &Layout) -> Option<std::path::PathBuf> {
+    let _ = layout;
+    std::env::var_os("XP2P_SOCKET")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
 }

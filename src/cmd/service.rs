@@ -22,6 +22,7 @@ pub fn run(layout: &Layout, command: ServiceCommand) -> i32 {
             init_tracing();
             xp2p_service::run(RunOptions {
                 layout: layout.clone(),
+                socket: crate::cmd::socket_path(layout),
                 keep_cores: a.keep_cores,
             })
         }

@@ -6,4 +6,5 @@ pub mod journal;
 pub mod live;
 pub mod lock;
 pub mod markers;
+pub mod session;
 pub mod swap;

@@ -110,6 +110,39 @@ pub fn restore(
     }
 }
 
+fn exchange_tmp(layout: &Layout, role: Role) -> PathBuf {
+    layout.live_root().join(format!(".config-{role}.exchange"))
+}
+
+/// Swaps Live and LKG (rollback): Live -> X, LKG -> Live, X -> LKG, each rename
+/// durable. [`recover`] undoes a cut after the first step and finishes one after
+/// the second.
+pub fn exchange(layout: &Layout, role: Role, hook: StepHook<'_>) -> io::Result<()> {
+    let live = layout.live_dir(role);
+    let lkg = layout.lkg_dir(role);
+    let x = exchange_tmp(layout, role);
+    if !live.is_dir() || !lkg.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "rollback needs both {} and {}",
+                live.display(),
+                lkg.display()
+            ),
+        ));
+    }
+    fs::rename(&live, &x)?;
+    sync_dir(&layout.live_root())?;
+    hook("exchange_live_aside");
+    fs::rename(&lkg, &live)?;
+    sync_dir(&layout.live_root())?;
+    sync_dir(&layout.lkg_root())?;
+    hook("exchange_lkg_in");
+    fs::rename(&x, &lkg)?;
+    sync_dir(&layout.lkg_root())?;
+    sync_dir(&layout.live_root())
+}
+
 /// What start-up recovery did to a role's Live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recovery {
@@ -123,6 +156,20 @@ pub enum Recovery {
 pub fn recover(layout: &Layout, role: Role) -> io::Result<Recovery> {
     let live = layout.live_dir(role);
     let aside = aside(layout, role);
+    let x = exchange_tmp(layout, role);
+    if x.is_dir() {
+        if !live.is_dir() {
+            fs::rename(&x, &live)?;
+            sync_dir(&layout.live_root())?;
+            return Ok(Recovery::UndidSwap);
+        }
+        if !layout.lkg_dir(role).is_dir() {
+            fs::rename(&x, layout.lkg_dir(role))?;
+            sync_dir(&layout.lkg_root())?;
+            return Ok(Recovery::FinishedSwap);
+        }
+        remove_dir_if_exists(&x)?;
+    }
     remove_dir_if_exists(&lkg_tmp(layout, role))?;
     let old = lkg_old(layout, role);
     if old.is_dir() && !layout.lkg_dir(role).is_dir() {
@@ -174,6 +221,29 @@ mod tests {
         assert_eq!(read(l.lkg_dir(Role::Client)), "one");
         restore(&l, Role::Client, None, &l.staging_dir().join("r")).unwrap();
         assert!(!l.live_dir(Role::Client).exists());
+    }
+
+    #[test]
+    fn exchange_swaps_and_recovers_at_each_cut() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path(), d.path().join("logs"));
+        fs::create_dir_all(l.staging_dir()).unwrap();
+        commit(&l, Role::Client, &stage(&l.staging_dir(), "one"), &|_| {}).unwrap();
+        commit(&l, Role::Client, &stage(&l.staging_dir(), "two"), &|_| {}).unwrap();
+        let read = |p: PathBuf| fs::read_to_string(p.join("xray.json")).unwrap();
+        exchange(&l, Role::Client, &|_| {}).unwrap();
+        assert_eq!(read(l.live_dir(Role::Client)), "one");
+        assert_eq!(read(l.lkg_dir(Role::Client)), "two");
+        // cut after the first rename: undone
+        fs::rename(l.live_dir(Role::Client), exchange_tmp(&l, Role::Client)).unwrap();
+        assert_eq!(recover(&l, Role::Client).unwrap(), Recovery::UndidSwap);
+        assert_eq!(read(l.live_dir(Role::Client)), "one");
+        // cut after the second rename: finished
+        fs::rename(l.live_dir(Role::Client), exchange_tmp(&l, Role::Client)).unwrap();
+        fs::rename(l.lkg_dir(Role::Client), l.live_dir(Role::Client)).unwrap();
+        assert_eq!(recover(&l, Role::Client).unwrap(), Recovery::FinishedSwap);
+        assert_eq!(read(l.live_dir(Role::Client)), "two");
+        assert_eq!(read(l.lkg_dir(Role::Client)), "one");
     }
 
     #[test]

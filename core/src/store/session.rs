@@ -1,10 +1,11 @@
 //! Persisted core session records (`.state/sessions/<role>.json`): what runs,
 //! who started it and why it last changed (reason codes on every transition).
 
+use crate::layout::Layout;
+use crate::role::Role;
+use crate::store::atomic::write_atomic;
+use crate::store::markers::now_rfc3339;
 use serde::{Deserialize, Serialize};
-use xp2p_core::store::atomic::write_atomic;
-use xp2p_core::store::markers::now_rfc3339;
-use xp2p_core::{Layout, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,11 +59,7 @@ pub fn read(layout: &Layout, role: Role) -> Option<SessionRecord> {
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-pub fn write(layout: &Layout, role: Role, rec: &SessionRecord) {
-    let result = serde_json::to_vec_pretty(rec)
-        .map_err(std::io::Error::other)
-        .and_then(|b| write_atomic(&layout.session(role), &b));
-    if let Err(e) = result {
-        tracing::warn!(%role, "cannot write session record {}: {e}", layout.session(role).display());
-    }
+pub fn write(layout: &Layout, role: Role, rec: &SessionRecord) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
+    write_atomic(&layout.session(role), &bytes)
 }

@@ -1,0 +1,8 @@
+//! Local IPC between the service and its clients (CLI, TUI): protocol frames,
+//! JSON Lines framing with a size limit, and an async client.
+
+pub mod client;
+pub mod frame;
+
+pub use client::{ConnectError, IpcClient};
+pub use frame::{Frame, MAX_FRAME, PROTO};

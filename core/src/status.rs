@@ -1,0 +1,252 @@
+//! The status of each role as a projection of durable state (Desired digest,
+//! Live/LKG runtime.json, markers, the journal, the session record) plus live
+//! observation (pid alive, the core's own listening sockets). Rebuilt from scratch
+//! on every call; the service's snapshot and `xp2p status` share it.
+
+use serde::Serialize;
+
+use crate::compile::RuntimeInfo;
+use crate::digest::read_desired;
+use crate::layout::Layout;
+use crate::procfs;
+use crate::role::Role;
+use crate::store::journal::{self, Record};
+use crate::store::live::{self, Slot};
+use crate::store::markers::{self, ErrorEntry, RequestEntry};
+use crate::store::session::{self, SessionRecord, SessionStatus};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotView {
+    pub config_sha256: String,
+    pub compiled_at: String,
+    pub request_id: Option<String>,
+    pub desired_digest: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InboundHealth {
+    pub tag: String,
+    pub listen: String,
+    pub port: u16,
+    /// `reachable | unreachable | not_checked` (a dead pid's ports are never probed).
+    pub health: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoreView {
+    /// `running | degraded | stale | failed | stopped | starting`.
+    pub display: String,
+    pub pid: Option<i32>,
+    pub uptime_s: Option<u64>,
+    pub config_sha256: Option<String>,
+    pub reason_code: Option<String>,
+    pub detail: Option<String>,
+    pub inbounds: Vec<InboundHealth>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub attempt_id: String,
+    pub request_id: String,
+    pub outcome: Option<String>,
+    pub phase: String,
+    pub duration_ms: Option<u64>,
+    pub error: Option<String>,
+    pub phases: Vec<PhaseMark>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseMark {
+    pub phase: String,
+    pub ts: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleView {
+    pub role: Role,
+    pub desired_present: bool,
+    pub desired_digest: Option<String>,
+    /// Desired differs from what Live was compiled from.
+    pub desired_changed: bool,
+    pub live: Option<SlotView>,
+    pub lkg: Option<SlotView>,
+    pub pending_request: Option<RequestEntry>,
+    pub error: Option<ErrorEntry>,
+    pub last_attempt: Option<AttemptView>,
+    pub core: CoreView,
+    /// TUN phase (`disabled` until the TUN work lands).
+    pub tun_phase: String,
+}
+
+fn slot(rt: Option<RuntimeInfo>) -> Option<SlotView> {
+    rt.map(|r| SlotView {
+        config_sha256: r.config_sha256,
+        compiled_at: r.compiled_at,
+        request_id: r.request_id,
+        desired_digest: r.desired_digest,
+    })
+}
+
+fn uptime(started_at: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(started_at).ok()?;
+    std::time::SystemTime::now()
+        .duration_since(t)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+/// Derives what the operator sees from the record and what is observed now.
+pub fn core_view(rec: Option<&SessionRecord>, live_rt: Option<&RuntimeInfo>) -> CoreView {
+    let inbounds_of = |health: &dyn Fn(u16) -> &'static str| -> Vec<InboundHealth> {
+        live_rt
+            .map(|rt| {
+                rt.inbounds
+                    .iter()
+                    .map(|i| InboundHealth {
+                        tag: i.tag.clone(),
+                        listen: i.listen.clone(),
+                        port: i.port,
+                        health: if i.network.contains("tcp") {
+                            health(i.port).into()
+                        } else {
+                            "not_checked".into()
+                        },
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let Some(rec) = rec else {
+        return CoreView {
+            display: "stopped".into(),
+            pid: None,
+            uptime_s: None,
+            config_sha256: None,
+            reason_code: None,
+            detail: None,
+            inbounds: inbounds_of(&|_| "not_checked"),
+        };
+    };
+    let alive = rec.pid.is_some_and(procfs::alive);
+    let own: Vec<u16> = match (alive, rec.pid) {
+        (true, Some(pid)) => procfs::own_listeners(pid)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let inbounds = if alive {
+        inbounds_of(&|port| {
+            if own.contains(&port) {
+                "reachable"
+            } else {
+                "unreachable"
+            }
+        })
+    } else {
+        inbounds_of(&|_| "not_checked")
+    };
+    let display = match rec.status {
+        SessionStatus::Starting if alive => "starting",
+        SessionStatus::Running if alive => {
+            if inbounds.iter().any(|i| i.health == "unreachable") {
+                "degraded"
+            } else {
+                "running"
+            }
+        }
+        SessionStatus::Running | SessionStatus::Starting => "stale",
+        SessionStatus::Failed => "failed",
+        SessionStatus::Stopping | SessionStatus::Stopped => "stopped",
+    };
+    CoreView {
+        display: display.into(),
+        pid: rec.pid.filter(|_| alive),
+        uptime_s: if alive { uptime(&rec.started_at) } else { None },
+        config_sha256: Some(rec.config_sha256.clone()),
+        reason_code: Some(rec.last_transition.reason_code.clone()),
+        detail: Some(rec.last_transition.detail.clone()).filter(|d| !d.is_empty()),
+        inbounds,
+    }
+}
+
+/// The last attempt of `role` in the journal records.
+pub fn last_attempt(records: &[Record], role: Role) -> Option<AttemptView> {
+    let last = records.iter().rev().find(|r| r.role == role)?;
+    let mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.attempt_id == last.attempt_id)
+        .collect();
+    let terminal = mine.iter().rev().find(|r| r.outcome.is_some());
+    Some(AttemptView {
+        attempt_id: last.attempt_id.clone(),
+        request_id: last.request_id.clone(),
+        outcome: terminal
+            .and_then(|r| r.outcome)
+            .map(|o| o.as_str().to_string()),
+        phase: last.phase.clone(),
+        duration_ms: terminal.and_then(|r| r.duration_ms),
+        error: terminal
+            .and_then(|r| r.error.as_ref())
+            .map(|e| format!("{}: {}", e.code, e.message)),
+        phases: mine
+            .iter()
+            .filter(|r| r.outcome.is_none() || r.phase == "done")
+            .map(|r| PhaseMark {
+                phase: r.phase.clone(),
+                ts: r.ts.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// Every role that has Desired, Live or a session.
+pub fn roles_present(layout: &Layout) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|r| {
+            layout.desired_toml(*r).is_file()
+                || layout.live_dir(*r).is_dir()
+                || layout.session(*r).is_file()
+        })
+        .collect()
+}
+
+pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
+    let files = read_desired(layout, role).ok();
+    let desired_digest = files
+        .as_ref()
+        .filter(|f| !f.is_absent())
+        .map(|f| f.digest());
+    let live_rt = live::read_runtime(layout, role, Slot::Live).ok().flatten();
+    let lkg_rt = live::read_runtime(layout, role, Slot::Lkg).ok().flatten();
+    let rec = session::read(layout, role);
+    let desired_changed = match (&desired_digest, &live_rt) {
+        (Some(d), Some(rt)) => *d != rt.desired_digest,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    RoleView {
+        role,
+        desired_present: desired_digest.is_some(),
+        desired_digest,
+        desired_changed,
+        core: core_view(rec.as_ref(), live_rt.as_ref()),
+        live: slot(live_rt),
+        lkg: slot(lkg_rt),
+        pending_request: markers::read_requests(layout).requests.remove(&role),
+        error: markers::read_errors(layout).errors.remove(&role),
+        last_attempt: last_attempt(records, role),
+        tun_phase: "disabled".into(),
+    }
+}
+
+/// All roles, from the files and /proc.
+pub fn snapshot(layout: &Layout) -> Vec<RoleView> {
+    let records = journal::read_all(&layout.journal()).unwrap_or_default();
+    roles_present(layout)
+        .into_iter()
+        .map(|r| role_view(layout, r, &records))
+        .collect()
+}

@@ -1,0 +1,266 @@
+//! `xp2p apply`, `rollback`, `restart`: write the request (apply), then — when
+//! waiting — subscribe first, ask the service, and wait for `apply.done` of that
+//! request id (following `apply.cancelled` to the request that superseded it).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use xp2p_core::ipc::client::answer_error;
+use xp2p_core::ipc::{Frame, IpcClient};
+use xp2p_core::store::markers;
+use xp2p_core::{Layout, Role, pipeline};
+
+use super::ipc::{connect, connect_error, fail, runtime};
+use crate::args::{ApplyArgs, ControlArgs, RoleOrAll};
+use crate::exit;
+
+pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
+    let command = "xp2p apply";
+    let roles: Vec<Role> = match a.role {
+        RoleOrAll::Client => vec![Role::Client],
+        RoleOrAll::Server => vec![Role::Server],
+        RoleOrAll::All => pipeline::desired_roles(layout),
+    };
+    if roles.is_empty() {
+        return fail(
+            command,
+            a.json,
+            "invalid_request",
+            &format!("no Desired files in {}", layout.root().display()),
+            exit::USAGE,
+        );
+    }
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    rt.block_on(async {
+        // Subscribe before the request exists, so no result can be missed.
+        let mut client = match connect(layout).await {
+            Ok(c) => Some(c),
+            Err(e @ xp2p_core::ipc::ConnectError::PermissionDenied(_)) => return connect_error(command, a.json, &e),
+            Err(_) => None,
+        };
+        if a.wait
+            && let Some(c) = client.as_mut()
+            && let Err(e) = c.request(Frame::new("subscribe", None)).await
+        {
+            return connect_error(command, a.json, &e);
+        }
+        let mut waiting: BTreeMap<String, Role> = BTreeMap::new();
+        for role in &roles {
+            let id = uuid::Uuid::new_v4().to_string();
+            if let Err(e) = markers::write_request_id(layout, *role, &id) {
+                return fail(command, a.json, "internal", &format!("cannot write apply.request: {e}"), exit::FAILED);
+            }
+            waiting.insert(id, *role);
+        }
+        let Some(mut c) = client else {
+            let msg = format!(
+                "the xp2p service is not running; the request stays queued in {} (start it: xp2p service run)",
+                layout.apply_request().display()
+            );
+            return fail(command, a.json, "service_unavailable", &msg, exit::NOT_RUNNING);
+        };
+        for (id, role) in &waiting {
+            let f = Frame::new("apply", None).with("role", role.as_str()).with("request_id", id.as_str());
+            match c.request(f).await {
+                Ok(ans) if ans.kind == "error" => return connect_error(command, a.json, &answer_error(&ans)),
+                Ok(_) => {}
+                Err(e) => return connect_error(command, a.json, &e),
+            }
+        }
+        if !a.wait {
+            if !a.json {
+                for (id, role) in &waiting {
+                    println!("{role}: apply requested ({})", &id[..8]);
+                }
+            }
+            return exit::OK;
+        }
+        wait_results(&mut c, waiting, a.timeout, a.json, command).await
+    })
+}
+
+pub fn run_control(layout: &Layout, kind: &str, a: &ControlArgs) -> i32 {
+    let command = format!("xp2p {kind}");
+    let role: Role = a.role.into();
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    rt.block_on(async {
+        let mut c = match connect(layout).await {
+            Ok(c) => c,
+            Err(e) => return connect_error(&command, a.json, &e),
+        };
+        if a.wait
+            && let Err(e) = c.request(Frame::new("subscribe", None)).await
+        {
+            return connect_error(&command, a.json, &e);
+        }
+        let ans = match c
+            .request(Frame::new(kind, None).with("role", role.as_str()))
+            .await
+        {
+            Ok(ans) if ans.kind == "error" => {
+                return connect_error(&command, a.json, &answer_error(&ans));
+            }
+            Ok(ans) => ans,
+            Err(e) => return connect_error(&command, a.json, &e),
+        };
+        let Some(id) = ans.get_str("request_id").map(str::to_string) else {
+            return fail(
+                &command,
+                a.json,
+                "internal",
+                "the service gave no request id",
+                exit::FAILED,
+            );
+        };
+        if !a.wait {
+            if !a.json {
+                println!("{role}: {kind} requested");
+            }
+            return exit::OK;
+        }
+        wait_results(
+            &mut c,
+            BTreeMap::from([(id, role)]),
+            a.timeout,
+            a.json,
+            &command,
+        )
+        .await
+    })
+}
+
+/// Waits for every request's terminal `apply.done`; returns the worst exit code.
+async fn wait_results(
+    c: &mut IpcClient,
+    mut waiting: BTreeMap<String, Role>,
+    timeout: Duration,
+    json_out: bool,
+    command: &str,
+) -> i32 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut results: Vec<Value> = Vec::new();
+    while !waiting.is_empty() {
+        let frame = match tokio::time::timeout_at(deadline, c.next_frame()).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return connect_error(command, json_out, &e),
+            Err(_) => {
+                let roles: Vec<String> = waiting.values().map(|r| r.to_string()).collect();
+                let msg = format!(
+                    "timed out after {} waiting for {} (the apply goes on; see xp2p status)",
+                    humantime::format_duration(timeout),
+                    roles.join(", ")
+                );
+                return fail(command, json_out, "timeout", &msg, exit::TIMEOUT);
+            }
+        };
+        if frame.kind != "event" {
+            continue;
+        }
+        let Some(ev) = frame.body.get("event") else {
+            continue;
+        };
+        let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("");
+        let rid = ev
+            .get("request_id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match kind {
+            "apply.phase" if !json_out => {}
+            "apply.cancelled" => {
+                if let Some(role) = waiting.remove(&rid) {
+                    let by = ev
+                        .get("superseded_by")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    if !json_out {
+                        println!(
+                            "{role}: request {} superseded by {}; waiting for that one",
+                            short(&rid),
+                            short(&by)
+                        );
+                    }
+                    waiting.insert(by, role);
+                }
+            }
+            "apply.done" => {
+                if !waiting.contains_key(&rid) {
+                    continue;
+                }
+                let status = ev.get("status").and_then(Value::as_str).unwrap_or("");
+                if status == "superseded" {
+                    // Desired moved during compile: the same request runs again.
+                    continue;
+                }
+                waiting.remove(&rid);
+                let mut result = ev.clone();
+                if let Some(o) = result.as_object_mut() {
+                    o.remove("kind");
+                }
+                if !json_out {
+                    print_human(&result);
+                }
+                results.push(result);
+            }
+            _ => {}
+        }
+    }
+    let code = results
+        .iter()
+        .map(|r| exit::for_status(r.get("status").and_then(Value::as_str).unwrap_or("")))
+        .max_by_key(|c| if *c == exit::OK { 0 } else { *c })
+        .unwrap_or(exit::OK);
+    if json_out {
+        let result = if results.len() == 1 {
+            results.remove(0)
+        } else {
+            Value::Array(results)
+        };
+        println!(
+            "{}",
+            json!({"schema_version": "1", "command": command, "result": result})
+        );
+    }
+    code
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn print_human(r: &Value) {
+    let role = r.get("role").and_then(Value::as_str).unwrap_or("?");
+    for p in r
+        .get("phases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let phase = p.get("phase").and_then(Value::as_str).unwrap_or("");
+        let ms = p.get("ms").and_then(Value::as_u64).unwrap_or(0);
+        println!("  {role:<6} {phase:<15} {ms:>6} ms");
+    }
+    let status = r.get("status").and_then(Value::as_str).unwrap_or("?");
+    let ms = r.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
+    println!("{role}: {status} in {ms} ms");
+    if let Some(err) = r.get("error_summary").and_then(Value::as_str) {
+        println!("{role}: {err}");
+        if let Some(tail) = r
+            .get("log_tail")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            println!("--- log tail ---");
+            let lines: Vec<&str> = tail.lines().collect();
+            for l in &lines[lines.len().saturating_sub(15)..] {
+                println!("{l}");
+            }
+        }
+    }
+}
