@@ -159,6 +159,15 @@ fn bench_compile(c: &mut Criterion) {
     g.bench_function("client_10k_redirects_200_endpoints_snippets", |b| {
         b.iter(|| compile(black_box(&layout), black_box(&files), &core, &ctx).unwrap())
     });
+    // Where the time goes: the TOML parse alone, and parse + validation.
+    let toml_path = layout.desired_toml(Role::Client);
+    let src = std::str::from_utf8(files.toml.as_deref().unwrap()).unwrap();
+    g.bench_function("parse_toml_only", |b| {
+        b.iter(|| xp2p_core::desired::parse_client(&toml_path, black_box(src)).unwrap())
+    });
+    g.bench_function("check_only_parse_and_validate", |b| {
+        b.iter(|| xp2p_core::compile::check(black_box(&layout), black_box(&files)).unwrap())
+    });
     g.finish();
 }
 

@@ -29,6 +29,9 @@ pub type SharedJournal = Arc<Mutex<Journal>>;
 pub enum RunnerCmd {
     /// apply.request changed (or may have): re-read it.
     Poke,
+    /// A client waits for this request id: resolve it (run it, or cancel it
+    /// towards the request that replaced it) even if it was overwritten unseen.
+    Announce(String),
     /// Swap Live and LKG (request id chosen by the caller, `rollback-…`).
     Rollback(String),
     /// Staged restart of the core on the same Live (`restart-…`).
@@ -163,6 +166,13 @@ impl Attempt<'_> {
     }
 }
 
+fn current_id(layout: &Layout, role: Role) -> Option<String> {
+    markers::read_requests(layout)
+        .requests
+        .get(&role)
+        .map(|e| e.id.clone())
+}
+
 fn lock_with_patience(path: PathBuf) -> Result<FileLock, LockError> {
     // A CLI writing Desired holds the role lock for milliseconds; wait a little.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -180,6 +190,9 @@ impl Runner {
     /// Runs the role's runner until the poke channel closes.
     pub async fn run(self: Arc<Self>, mut pokes: mpsc::UnboundedReceiver<RunnerCmd>) {
         let mut manual: std::collections::VecDeque<RunnerCmd> = Default::default();
+        let mut announced: Vec<String> = Vec::new();
+        let mut recent: std::collections::VecDeque<ApplyResult> = Default::default();
+        let mut last_started: Option<String> = None;
         let mut queued: Option<RequestEntry> = None;
         let mut running: Option<(String, tokio::task::JoinHandle<ApplyResult>)> = None;
         let mut skipped_logged: Option<String> = None;
@@ -196,11 +209,43 @@ impl Runner {
                         && old.id != entry.id
                     {
                         self.supersede(&old, &entry.id).await;
+                        announced.retain(|a| *a != old.id);
                     }
                     queued = Some(entry);
                 }
                 None => queued = None,
             }
+            let running_id = running.as_ref().map(|(id, _)| id.clone());
+            let current_id = current_id(&self.layout, self.role);
+            let queued_id = queued.as_ref().map(|q| q.id.clone());
+            let mut resolved = Vec::new();
+            for id in &announced {
+                if Some(id) == current_id.as_ref()
+                    || Some(id) == running_id.as_ref()
+                    || Some(id) == queued_id.as_ref()
+                {
+                    continue;
+                }
+                if let Some(done) = recent.iter().find(|r| r.request_id == *id) {
+                    self.events.send(Event::ApplyDone(done.clone()));
+                } else if let Some(by) = current_id
+                    .clone()
+                    .or_else(|| running_id.clone())
+                    .or_else(|| last_started.clone())
+                {
+                    let entry = RequestEntry {
+                        id: id.clone(),
+                        role: self.role,
+                        timestamp: now_rfc3339(),
+                    };
+                    self.supersede(&entry, &by).await;
+                    if let Some(done) = recent.iter().find(|r| r.request_id == by) {
+                        self.events.send(Event::ApplyDone(done.clone()));
+                    }
+                }
+                resolved.push(id.clone());
+            }
+            announced.retain(|id| !resolved.contains(id));
             if running.is_none() && !*self.shutdown.borrow() {
                 match manual.pop_front() {
                     Some(RunnerCmd::Rollback(id)) => {
@@ -236,6 +281,8 @@ impl Runner {
                 } else if !*self.shutdown.borrow() {
                     let me = self.clone();
                     let id = entry.id.clone();
+                    announced.retain(|a| *a != id);
+                    last_started = Some(id.clone());
                     running = Some((id, tokio::spawn(async move { me.attempt(entry).await })));
                 }
             }
@@ -244,12 +291,25 @@ impl Runner {
                 cmd = pokes.recv() => match cmd {
                     None => break,
                     Some(RunnerCmd::Poke) => {}
+                    Some(RunnerCmd::Announce(id)) => {
+                        if let Some(done) = recent.iter().find(|r| r.request_id == id) {
+                            self.events.send(Event::ApplyDone(done.clone()));
+                        } else if !announced.contains(&id) {
+                            announced.push(id);
+                        }
+                    }
                     Some(other) => manual.push_back(other),
                 },
                 _ = shutdown.wait_for(|stop| *stop), if running.is_none() => break,
                 done = async { match running.as_mut() { Some((_, h)) => h.await.ok(), None => std::future::pending().await } } => {
                     if let Some(r) = done {
                         tracing::info!(role = %self.role, status = %r.status, ms = r.duration_ms, "apply finished");
+                        if r.status != "superseded" {
+                            recent.push_back(r);
+                            if recent.len() > 32 {
+                                recent.pop_front();
+                            }
+                        }
                     }
                     running = None;
                 }
@@ -261,6 +321,7 @@ impl Runner {
     }
 
     async fn supersede(&self, old: &RequestEntry, by: &str) {
+        tracing::info!(role = %self.role, request = %old.id, by, "request superseded before it ran");
         let mut r = Record::new(
             &uuid::Uuid::new_v4().to_string(),
             self.role,

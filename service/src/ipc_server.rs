@@ -344,7 +344,7 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                         }
                     }
                 };
-                let _ = runner.send(RunnerCmd::Poke);
+                let _ = runner.send(RunnerCmd::Announce(rid.clone()));
                 ids.insert(role.to_string(), rid.into());
             }
             Frame::new("apply.ok", id).with("request_ids", Value::Object(ids))

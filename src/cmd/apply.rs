@@ -51,7 +51,12 @@ pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
         for role in &roles {
             let id = uuid::Uuid::new_v4().to_string();
             if let Err(e) = markers::write_request_id(layout, *role, &id) {
-                return fail(command, a.json, "internal", &format!("cannot write apply.request: {e}"), exit::FAILED);
+                let msg = format!("cannot write apply.request: {e}");
+                return if e.is_permission() {
+                    fail(command, a.json, "permission_denied", &msg, exit::PERMISSION)
+                } else {
+                    fail(command, a.json, "internal", &msg, exit::FAILED)
+                };
             }
             waiting.insert(id, *role);
         }

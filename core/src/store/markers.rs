@@ -69,6 +69,18 @@ pub enum MarkerError {
     Io { file: String, source: io::Error },
 }
 
+impl MarkerError {
+    /// The caller lacks permission (a non-owner user): exit 7, not a failure.
+    pub fn is_permission(&self) -> bool {
+        match self {
+            MarkerError::Lock(LockError::Io { source, .. }) | MarkerError::Io { source, .. } => {
+                source.kind() == io::ErrorKind::PermissionDenied
+            }
+            MarkerError::Lock(LockError::Held { .. }) => false,
+        }
+    }
+}
+
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
