@@ -1,0 +1,384 @@
+//! Golden files for the compiler: a representative client and server
+//! (`tests/golden/input/`) compiled through the public library API with a fixed
+//! context and a synthetic v2ray 4.34 core, so the output is stable.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test golden_compile` rewrites the files; read
+//! the diff before committing it. Besides byte equality the tests assert the
+//! properties formats.md promises (rule order, rule tags, outbound order, no
+//! secrets in runtime.json, determinism), so a regenerated golden file cannot
+//! silently bless a broken compiler.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use xp2p_core::compile::{CompileContext, Compiled, compile};
+use xp2p_core::coreproc::{CoreInfo, Flavour};
+use xp2p_core::digest::read_desired;
+use xp2p_core::{Layout, Role};
+
+const ROOT_PLACEHOLDER: &str = "<ROOT>";
+
+/// Fixed certificate/key bytes: only their existence matters to the compiler,
+/// but their content goes into `desired_digest`, so it must not vary.
+const FAKE_CERT: &str = "-----BEGIN CERTIFICATE-----\ngolden-fixture\n-----END CERTIFICATE-----\n";
+const FAKE_KEY: &str = "-----BEGIN PRIVATE KEY-----\ngolden-fixture\n-----END PRIVATE KEY-----\n";
+
+fn core() -> CoreInfo {
+    CoreInfo {
+        path: "/usr/bin/v2ray".into(),
+        flavour: Flavour::V2ray,
+        version: "4.34.0".into(),
+    }
+}
+
+fn ctx() -> CompileContext {
+    CompileContext {
+        request_id: Some("fixed".into()),
+        compiled_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn golden_dir() -> PathBuf {
+    support::tests_dir().join("golden")
+}
+
+/// A temporary CONFIG_ROOT holding the representative inputs.
+fn fixture_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("xp2p-golden-")
+        .tempdir()
+        .unwrap();
+    support::copy_dir(&golden_dir().join("input"), dir.path());
+    let tls = dir.path().join("tls/server");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("cert.pem"), FAKE_CERT).unwrap();
+    std::fs::write(tls.join("key.pem"), FAKE_KEY).unwrap();
+    dir
+}
+
+fn compile_in(root: &Path, role: Role) -> Compiled {
+    let layout = Layout::new(root, root.join("logs"));
+    let files = read_desired(&layout, role).unwrap();
+    compile(&layout, &files, &core(), &ctx()).unwrap_or_else(|p| panic!("{role}: {p}"))
+}
+
+/// Replaces what depends on the machine or the release: the temporary root and
+/// the xp2p version.
+fn redact(bytes: &[u8], root: &Path) -> String {
+    let text = std::str::from_utf8(bytes).unwrap();
+    let version = format!("\"xp2p_version\": \"{}\"", xp2p_core::VERSION);
+    text.replace(&root.display().to_string(), ROOT_PLACEHOLDER)
+        .replace(&version, "\"xp2p_version\": \"<VERSION>\"")
+}
+
+/// runtime.json, redacted; its `config_sha256` hashes the unredacted xray.json
+/// (which holds the root path on a server), so it becomes a placeholder after
+/// checking that it is the hash of xray.json.
+fn redact_runtime(c: &Compiled, root: &Path) -> String {
+    let sha = &c.runtime.config_sha256;
+    assert_eq!(sha, &xp2p_core::digest::sha256_hex(&c.xray_json));
+    redact(&c.runtime_json, root).replace(sha.as_str(), "<SHA256 of xray.json>")
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        eprintln!("updated {}", path.display());
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the compiler output at line {}:\n  golden: {:?}\n  actual: {:?}\n(UPDATE_GOLDEN=1 rewrites it; review the diff)",
+            path.display(),
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first),
+        );
+    }
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+fn tags(items: &Value) -> Vec<&str> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["tag"].as_str().unwrap())
+        .collect()
+}
+
+fn rule_tag(rule: &Value) -> &str {
+    rule["ruleTag"].as_str().unwrap_or("")
+}
+
+/// A managed rule tag: `xp2p-` + 16 lowercase hex digits.
+fn is_managed_rule_tag(t: &str) -> bool {
+    t.strip_prefix("xp2p-").is_some_and(|h| {
+        h.len() == 16
+            && h.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+/// One word per routing rule saying which slot of formats.md it belongs to.
+fn classify(rule: &Value) -> String {
+    let out = rule["outboundTag"].as_str().unwrap_or("");
+    match rule_tag(rule) {
+        "lan-direct" => return "snippet-after-system".into(),
+        "ads-block" => return "snippet-after-managed".into(),
+        _ => {}
+    }
+    if let Some(inb) = rule["inboundTag"][0].as_str() {
+        if inb == "api" {
+            return "system-api".into();
+        }
+        if inb.starts_with("xp2p-fwd-") {
+            return format!("forward->{out}");
+        }
+    }
+    if rule.get("port").is_some() && out == "direct" {
+        return "bypass".into();
+    }
+    if let Some(d) = rule["domain"][0].as_str() {
+        return format!("redirect {d}->{out}");
+    }
+    if let Some(ip) = rule["ip"][0].as_str() {
+        return format!("redirect {ip}->{out}");
+    }
+    format!("unknown {rule}")
+}
+
+fn assert_no_secrets(runtime: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!runtime.contains(s), "runtime.json leaks `{s}`:\n{runtime}");
+    }
+    let lower = runtime.to_ascii_lowercase();
+    for word in ["password", "credential", "\"id\"", "secret"] {
+        assert!(!lower.contains(word), "runtime.json mentions {word}");
+    }
+}
+
+#[test]
+fn client_golden() {
+    let root = fixture_root();
+    let c = compile_in(root.path(), Role::Client);
+    check_golden("client.xray.json", &redact(&c.xray_json, root.path()));
+    check_golden("client.runtime.json", &redact_runtime(&c, root.path()));
+}
+
+#[test]
+fn server_golden() {
+    let root = fixture_root();
+    let c = compile_in(root.path(), Role::Server);
+    check_golden("server.xray.json", &redact(&c.xray_json, root.path()));
+    check_golden("server.runtime.json", &redact_runtime(&c, root.path()));
+}
+
+#[test]
+fn compiling_twice_gives_identical_bytes() {
+    for role in Role::ALL {
+        let root = fixture_root();
+        let a = compile_in(root.path(), role);
+        let b = compile_in(root.path(), role);
+        assert_eq!(a.xray_json, b.xray_json, "{role} xray.json");
+        assert_eq!(a.runtime_json, b.runtime_json, "{role} runtime.json");
+        // A different CONFIG_ROOT changes nothing but the absolute asset paths.
+        let other = fixture_root();
+        let c = compile_in(other.path(), role);
+        assert_eq!(
+            redact(&a.xray_json, root.path()),
+            redact(&c.xray_json, other.path()),
+            "{role}: output depends on more than the root path"
+        );
+        assert_eq!(a.runtime.desired_digest, c.runtime.desired_digest);
+    }
+}
+
+#[test]
+fn client_rule_order_follows_formats_md() {
+    let root = fixture_root();
+    let c = compile_in(root.path(), Role::Client);
+    let x = json(&c.xray_json);
+    let rules = x["routing"]["rules"].as_array().unwrap();
+    let kinds: Vec<String> = rules.iter().map(classify).collect();
+    assert_eq!(
+        kinds,
+        [
+            // 1 endpoint bypass, in endpoint order
+            "bypass",
+            "bypass",
+            // 2 system rules (v2ray API routing)
+            "system-api",
+            // 3 after-xp2p-system snippet
+            "snippet-after-system",
+            // 4 managed: forwards, then redirects (domain first, longer prefix first)
+            "forward->proxy-vpn-example-com",
+            "redirect domain:intranet.example.com->proxy-vpn-example-com",
+            "redirect 10.20.30.0/24->proxy-edge",
+            "redirect 10.20.0.0/16->proxy-vpn-example-com",
+            // 5 after-xp2p-managed snippet
+            "snippet-after-managed",
+        ],
+        "{}",
+        serde_json::to_string_pretty(rules).unwrap()
+    );
+    // the bypass rules name each endpoint's own address and port
+    assert_eq!(rules[0]["ip"][0], "203.0.113.10");
+    assert_eq!(rules[0]["port"], "58443");
+    assert_eq!(rules[1]["domain"][0], "full:edge.example.net");
+    assert_eq!(rules[1]["port"], "443");
+
+    // every managed rule has a well-formed, unique ruleTag; snippet rules keep theirs
+    let mut seen = std::collections::BTreeSet::new();
+    for (rule, kind) in rules.iter().zip(&kinds) {
+        let t = rule_tag(rule);
+        if kind.starts_with("snippet") {
+            assert!(!t.starts_with("xp2p-"), "{rule}");
+        } else {
+            assert!(
+                is_managed_rule_tag(t),
+                "managed rule without ruleTag: {rule}"
+            );
+        }
+        assert!(seen.insert(t.to_string()), "duplicate ruleTag {t}");
+        assert_eq!(rule["type"], "field", "{rule}");
+    }
+}
+
+#[test]
+fn client_inbounds_and_outbounds() {
+    let root = fixture_root();
+    let c = compile_in(root.path(), Role::Client);
+    let x = json(&c.xray_json);
+    // endpoints (declaration order, the first is the default route), then direct,
+    // then appended outbounds
+    assert_eq!(
+        tags(&x["outbounds"]),
+        [
+            "proxy-vpn-example-com",
+            "proxy-edge",
+            "direct",
+            "blackhole-out"
+        ]
+    );
+    assert_eq!(
+        tags(&x["inbounds"]),
+        ["socks-in", "api", "xp2p-fwd-127-0-0-1-2222", "http-in"]
+    );
+    let trojan = &x["outbounds"][0];
+    assert_eq!(trojan["protocol"], "trojan");
+    assert_eq!(trojan["settings"]["servers"][0]["address"], "203.0.113.10");
+    assert_eq!(
+        trojan["streamSettings"]["tlsSettings"]["serverName"],
+        "vpn.example.com"
+    );
+    let vless = &x["outbounds"][1];
+    assert_eq!(vless["protocol"], "vless");
+    let user = &vless["settings"]["vnext"][0]["users"][0];
+    assert_eq!(user["id"], "5e3c0b8a-7f41-4d2c-9a6e-1b2c3d4e5f60");
+    assert_eq!(user["encryption"], "none");
+    let tls = &vless["streamSettings"]["tlsSettings"];
+    assert_eq!(tls["serverName"], "cdn.example.net");
+    // v2ray flavour: the pin is a base64 chain hash, not xray's hex field
+    assert!(tls.get("pinnedPeerCertSha256").is_none());
+    assert_eq!(
+        tls["pinnedPeerCertificateChainSha256"][0],
+        "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k="
+    );
+    // v2ray flavour: API through a dokodemo inbound, no api.listen
+    assert!(x["api"].get("listen").is_none());
+    assert_eq!(x["api"]["tag"], "api");
+    // the runtime lists what probes may check
+    let ports: Vec<u64> = c
+        .runtime
+        .inbounds
+        .iter()
+        .map(|i| u64::from(i.port))
+        .collect();
+    assert_eq!(ports, [51180, 52180, 2222]);
+    assert_eq!(c.runtime.endpoints.len(), 2);
+}
+
+#[test]
+fn client_runtime_holds_no_secret() {
+    let root = fixture_root();
+    let c = compile_in(root.path(), Role::Client);
+    let runtime = String::from_utf8(c.runtime_json.clone()).unwrap();
+    assert_no_secrets(
+        &runtime,
+        &[
+            "trojan-secret-alice",
+            "5e3c0b8a-7f41-4d2c-9a6e-1b2c3d4e5f60",
+            "ab:cd:ef",
+            "abcdef0123456789",
+        ],
+    );
+    // and the xray.json does carry them (the test would be vacuous otherwise)
+    let xray = String::from_utf8(c.xray_json.clone()).unwrap();
+    assert!(xray.contains("trojan-secret-alice"));
+    assert!(xray.contains("5e3c0b8a-7f41-4d2c-9a6e-1b2c3d4e5f60"));
+    let rt = json(&c.runtime_json);
+    assert_eq!(rt["request_id"], "fixed");
+    assert_eq!(rt["compiled_at"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        rt["config_sha256"].as_str().unwrap(),
+        xp2p_core::digest::sha256_hex(&c.xray_json)
+    );
+}
+
+#[test]
+fn server_structure() {
+    let root = fixture_root();
+    let c = compile_in(root.path(), Role::Server);
+    let x = json(&c.xray_json);
+    assert_eq!(tags(&x["inbounds"]), ["trojan-in"]);
+    assert_eq!(tags(&x["outbounds"]), ["direct"]);
+    let inb = &x["inbounds"][0];
+    assert_eq!(inb["port"], 58443);
+    // the disabled user is not compiled
+    let clients = inb["settings"]["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0]["email"], "alice@xp2p.local");
+    assert!(!String::from_utf8_lossy(&c.xray_json).contains("trojan-secret-bob"));
+    // certificate paths are resolved to absolute paths under CONFIG_ROOT
+    let cert = &inb["streamSettings"]["tlsSettings"]["certificates"][0];
+    let cert_file = cert["certificateFile"].as_str().unwrap();
+    assert!(Path::new(cert_file).is_absolute());
+    assert_eq!(
+        Path::new(cert_file),
+        root.path().join("tls/server/cert.pem")
+    );
+    assert_eq!(
+        Path::new(cert["keyFile"].as_str().unwrap()),
+        root.path().join("tls/server/key.pem")
+    );
+    let rules = x["routing"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["ip"][0], "10.30.0.0/16");
+    assert_eq!(rules[0]["outboundTag"], "direct");
+    assert!(is_managed_rule_tag(rule_tag(&rules[0])));
+
+    let runtime = String::from_utf8(c.runtime_json.clone()).unwrap();
+    assert_no_secrets(&runtime, &["trojan-secret-alice", "trojan-secret-bob"]);
+    assert!(
+        !runtime.contains("golden-fixture"),
+        "runtime.json copies the key"
+    );
+}
