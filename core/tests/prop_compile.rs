@@ -97,8 +97,15 @@ impl Match {
     /// The key the validator uses to find duplicates.
     fn key(&self) -> String {
         match self {
-            Match::Cidr(c) => c.clone(),
-            Match::Domain(d) => d.to_ascii_lowercase(),
+            // the validator compares networks, not how they are written
+            Match::Cidr(c) => c
+                .parse::<IpNet>()
+                .map(|n| n.trunc().to_string())
+                .unwrap_or_else(|_| c.clone()),
+            Match::Domain(d) => {
+                let d = d.to_ascii_lowercase();
+                d.strip_prefix("domain:").map(str::to_string).unwrap_or(d)
+            }
         }
     }
 }

@@ -475,7 +475,7 @@ impl RoleSupervisor {
             .display()
             .to_string();
         let cmd = procfs::cmdline(pid).unwrap_or_default();
-        if !cmd.iter().any(|a| *a == config) {
+        if !cmd.contains(&config) {
             return Err((
                 "reattach_rejected_cmdline_mismatch",
                 format!("pid {pid} does not run {config}"),

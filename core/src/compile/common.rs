@@ -99,6 +99,16 @@ pub fn direct_outbound() -> Value {
     json!({"tag": "direct", "protocol": "freedom", "settings": {"domainStrategy": "AsIs"}})
 }
 
+/// A stable, collision-free tag fragment for a listen address: dotted IPv4 as
+/// `127-0-0-1`; IPv6 as `v6-` + its 32 hex digits (sanitising `::1` and `1::`
+/// would give the same text).
+fn address_label(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => sanitize(&v4.to_string()),
+        std::net::IpAddr::V6(v6) => format!("v6-{}", hex::encode(v6.octets())),
+    }
+}
+
 /// A forward: a dokodemo inbound on the local port and a rule sending it out.
 pub fn add_forward(m: &mut Managed, role: Role, f: &Forward) {
     // Validation allows a TCP and a UDP forward on the same address and port;
@@ -110,7 +120,7 @@ pub fn add_forward(m: &mut Managed, role: Role, f: &Forward) {
     };
     let tag = format!(
         "xp2p-fwd-{}-{}{suffix}",
-        sanitize(&f.listen_address.to_string()),
+        address_label(f.listen_address),
         f.listen_port
     );
     let network = match f.protocol {

@@ -51,7 +51,7 @@ fn check_redirects(
                 c.fail(key.clone(), "exactly one of `cidr` or `domain` must be set");
                 continue;
             }
-            (Some(cidr), None) => cidr.to_string(),
+            (Some(cidr), None) => cidr.0.trunc().to_string(),
             (None, Some(domain)) => {
                 if !is_domain_matcher(domain) {
                     c.fail(
@@ -59,7 +59,8 @@ fn check_redirects(
                         format!("`{domain}` is not a domain"),
                     );
                 }
-                domain.to_ascii_lowercase()
+                let d = domain.to_ascii_lowercase();
+                d.strip_prefix("domain:").map(str::to_string).unwrap_or(d)
             }
         };
         check_target(c, &format!("{key}.outbound_tag"), &r.outbound_tag, targets);
@@ -289,6 +290,7 @@ pub fn client(
         (s.socks_address.ip(), s.socks_address.port(), "tcp"),
         (s.socks_address.ip(), s.socks_address.port(), "udp"),
     ];
+    check_api_port(&mut c, &m.core, &mut taken);
     check_forwards(&mut c, "client", &s.forwards, &targets, &mut taken);
     c.errors
 }
@@ -370,6 +372,7 @@ pub fn server(
         (s.listen, s.trojan_port.0, "tcp"),
         (std::net::IpAddr::from([127, 0, 0, 1]), s.diag_port.0, "tcp"),
     ];
+    check_api_port(&mut c, &m.core, &mut taken);
     if s.diag_port == s.trojan_port {
         c.fail(
             "server.diag_port".into(),
@@ -380,6 +383,30 @@ pub fn server(
     c.errors
 }
 
+/// The API listener must not share a port with a managed inbound.
+fn check_api_port(
+    c: &mut Checker<'_>,
+    core: &CoreSection,
+    taken: &mut Vec<(std::net::IpAddr, u16, &'static str)>,
+) {
+    let Ok(addr) = core.api_listen.parse::<std::net::SocketAddr>() else {
+        return;
+    };
+    let clash = taken.iter().any(|(ip, port, net)| {
+        *port == addr.port()
+            && *net == "tcp"
+            && (*ip == addr.ip() || ip.is_unspecified() || addr.ip().is_unspecified())
+    });
+    if clash {
+        c.fail(
+            "core.api_listen".into(),
+            format!("{addr} is already used by another inbound"),
+        );
+    } else {
+        taken.push((addr.ip(), addr.port(), "tcp"));
+    }
+}
+
 fn check_core(c: &mut Checker<'_>, core: &CoreSection) {
     if !core.api_listen.is_empty() && core.api_listen.parse::<std::net::SocketAddr>().is_err() {
         c.fail(
@@ -388,6 +415,51 @@ fn check_core(c: &mut Checker<'_>, core: &CoreSection) {
                 "`{}` is not an address like 127.0.0.1:52180",
                 core.api_listen
             ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::load::parse_client;
+
+    fn errors(src: &str) -> Vec<String> {
+        let f = Path::new("c.toml");
+        let m = parse_client(f, src).unwrap();
+        client(f, src, &m, &KnownOutbounds { appended: &[] })
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn same_network_written_twice_is_a_duplicate() {
+        let e = errors(
+            "[client]\n[[client.redirects]]\ncidr = \"10.20.0.0/16\"\noutbound_tag = \"direct\"\n[[client.redirects]]\ncidr = \"10.20.0.1/16\"\noutbound_tag = \"direct\"\n",
+        );
+        assert!(
+            e.iter()
+                .any(|l| l.contains("duplicate redirect for `10.20.0.0/16`")),
+            "{e:?}"
+        );
+        let e = errors(
+            "[client]\n[[client.redirects]]\ndomain = \"x.com\"\noutbound_tag = \"direct\"\n[[client.redirects]]\ndomain = \"domain:x.com\"\noutbound_tag = \"direct\"\n",
+        );
+        assert!(
+            e.iter()
+                .any(|l| l.contains("duplicate redirect for `x.com`")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn api_port_may_not_clash_with_socks() {
+        let e = errors("[core]\napi_listen = \"127.0.0.1:51180\"\n[client]\n");
+        assert!(
+            e.iter()
+                .any(|l| l.contains("core.api_listen: 127.0.0.1:51180 is already used")),
+            "{e:?}"
         );
     }
 }
