@@ -62,6 +62,8 @@ pub fn socket_fds(pid: i32) -> io::Result<HashMap<u64, RawFd>> {
 pub struct TcpSocket {
     pub local_port: u16,
     pub state: u8,
+    /// For a listening socket: connections waiting in its accept queue.
+    pub rx_queue: u32,
     pub inode: u64,
 }
 
@@ -74,10 +76,12 @@ pub fn parse_tcp_table(text: &str) -> Vec<TcpSocket> {
             let local = f.get(1)?;
             let port = u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()?;
             let state = u8::from_str_radix(f.get(3)?, 16).ok()?;
+            let rx_queue = u32::from_str_radix(f.get(4)?.split_once(':')?.1, 16).ok()?;
             let inode = f.get(9)?.parse().ok()?;
             Some(TcpSocket {
                 local_port: port,
                 state,
+                rx_queue,
                 inode,
             })
         })
@@ -104,6 +108,24 @@ pub fn own_listeners(pid: i32) -> io::Result<Vec<(u16, RawFd)>> {
         .collect())
 }
 
+/// Listening sockets on `port` in the whole network namespace (every process).
+pub fn listeners_on_port(pid: i32, port: u16) -> usize {
+    tcp_tables(pid)
+        .iter()
+        .filter(|s| s.state == TCP_LISTEN && s.local_port == port)
+        .count()
+}
+
+/// Connections waiting in the accept queues of `pid`'s own listening sockets.
+pub fn own_accept_backlog(pid: i32) -> u32 {
+    let Ok(fds) = socket_fds(pid) else { return 0 };
+    tcp_tables(pid)
+        .into_iter()
+        .filter(|s| s.state == TCP_LISTEN && fds.contains_key(&s.inode))
+        .map(|s| s.rx_queue)
+        .sum()
+}
+
 /// Established TCP connections `pid` itself holds.
 pub fn own_established(pid: i32) -> usize {
     let Ok(fds) = socket_fds(pid) else { return 0 };
@@ -125,6 +147,7 @@ mod tests {
             vec![TcpSocket {
                 local_port: 0xC8AC,
                 state: 0x0A,
+                rx_queue: 0,
                 inode: 123456
             }]
         );

@@ -18,7 +18,10 @@ class Origin(BaseHTTPRequestHandler):
 
 
 def socks_get(socks_port, host, port):
-    s = socket.create_connection(("127.0.0.1", socks_port), timeout=3)
+    try:
+        s = socket.create_connection(("127.0.0.1", socks_port), timeout=3)
+    except OSError:
+        return False
     try:
         s.sendall(b"\x05\x01\x00")
         if s.recv(2) != b"\x05\x00": return False
@@ -26,8 +29,11 @@ def socks_get(socks_port, host, port):
         head = s.recv(10)
         if len(head) < 2 or head[1] != 0: return False
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        # Read like an HTTP client (up to Content-Length), not until EOF: a
+        # proxied connection lingers for the core's uplinkOnly policy (2 s)
+        # when the client never half-closes.
         data = b""
-        while True:
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 13:
             chunk = s.recv(4096)
             if not chunk: break
             data += chunk
@@ -111,6 +117,13 @@ def main():
                 latencies.append(res["duration_ms"])
         emit(figure="availability_during_applies", tool="xp2p", applies=APPLIES, ok=loop.ok, failed=loop.failed)
         emit(figure="apply_latency_ms", tool="xp2p", p50=pct(latencies, 50), p95=pct(latencies, 95), wall_p50=round(pct(walls, 50), 1), wall_p95=round(pct(walls, 95), 1))
+        import re
+        drains, left_open = [], 0
+        for line in open(f"{cli_root}/.state/journal.jsonl"):
+            m = re.search(r"(\d+) connection\(s\) open after (\d+) ms", json.loads(line).get("detail") or "")
+            if m:
+                left_open += int(m.group(1)); drains.append(int(m.group(2)))
+        emit(figure="drain_ms", tool="xp2p", p50=pct(drains, 50), p95=pct(drains, 95), connections_open_at_sigterm=left_open)
         # Naive: stop the client service, then stop-then-start the same core on the same config.
         procs[1].send_signal(signal.SIGTERM); procs[1].wait()
         live = f"{cli_root}/.state/live/config-client/xray.json"
