@@ -442,20 +442,40 @@ fn a_burst_of_edits_gives_one_apply_and_a_held_lock_gives_lease_held() {
     p.wait_outcomes("client", 1);
     // 30 edits, 20 ms apart: well inside the 300 ms debounce.
     for i in 0..30 {
-        p.append_client(&format!("\n[[client.redirects]]\ncidr = \"10.{i}.0.0/16\"\noutbound_tag = \"direct\"\n"));
+        p.append_client(&format!(
+            "\n[[client.redirects]]\ncidr = \"10.{i}.0.0/16\"\noutbound_tag = \"direct\"\n"
+        ));
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(wait_until(LONG, || std::fs::read(p.live("client")).is_ok_and(|b| String::from_utf8_lossy(&b).contains("10.29.0.0/16"))), "{}", svc.log());
+    assert!(
+        wait_until(LONG, || {
+            std::fs::read(p.live("client"))
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains("10.29.0.0/16"))
+        }),
+        "{}",
+        svc.log()
+    );
     std::thread::sleep(Duration::from_millis(800));
     let n = outcomes(&p.root, "client").len();
-    assert_eq!(n, 2, "one apply for the burst (plus the first start): {:?}", outcomes(&p.root, "client"));
+    assert_eq!(
+        n,
+        2,
+        "one apply for the burst (plus the first start): {:?}",
+        outcomes(&p.root, "client")
+    );
 
     // Someone else holds the role lock: the attempt ends lease_held, Live untouched.
     let live = std::fs::read(p.live("client")).unwrap_or_default();
     let lock = p.root.path().join(".state/locks/client.lock");
-    let mut holder = std::process::Command::new("flock").arg(&lock).args(["sleep", "6"]).spawn().expect("flock");
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "6"])
+        .spawn()
+        .expect("flock");
     std::thread::sleep(Duration::from_millis(200));
-    let r = p.root.run(&["apply", "--role", "client", "--wait", "--json"]);
+    let r = p
+        .root
+        .run(&["apply", "--role", "client", "--wait", "--json"]);
     let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(r.code, Some(1), "{} {}", r.stdout, r.stderr);

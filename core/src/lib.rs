@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod procfs;
 pub mod role;
 pub mod snippets;
+pub mod sockdiag;
 pub mod status;
 pub mod store;
 

@@ -8,7 +8,6 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 const TCP_ESTABLISHED: u8 = 0x01;
-const TCP_LISTEN: u8 = 0x0A;
 
 /// Alive and not a zombie.
 pub fn alive(pid: i32) -> bool {
@@ -101,29 +100,30 @@ fn tcp_tables(pid: i32) -> Vec<TcpSocket> {
 /// (port, fd) of the TCP listening sockets `pid` itself holds.
 pub fn own_listeners(pid: i32) -> io::Result<Vec<(u16, RawFd)>> {
     let fds = socket_fds(pid)?;
-    Ok(tcp_tables(pid)
+    Ok(crate::sockdiag::tcp_listeners()?
         .into_iter()
-        .filter(|s| s.state == TCP_LISTEN)
-        .filter_map(|s| fds.get(&s.inode).map(|fd| (s.local_port, *fd)))
+        .filter_map(|l| fds.get(&l.inode).map(|fd| (l.port, *fd)))
         .collect())
 }
 
 /// Listening sockets on `port` in the whole network namespace (every process).
-pub fn listeners_on_port(pid: i32, port: u16) -> usize {
-    tcp_tables(pid)
-        .iter()
-        .filter(|s| s.state == TCP_LISTEN && s.local_port == port)
-        .count()
+pub fn listeners_on_port(port: u16) -> usize {
+    crate::sockdiag::tcp_listeners()
+        .map(|ls| ls.iter().filter(|l| l.port == port).count())
+        .unwrap_or(0)
 }
 
 /// Connections waiting in the accept queues of `pid`'s own listening sockets.
 pub fn own_accept_backlog(pid: i32) -> u32 {
     let Ok(fds) = socket_fds(pid) else { return 0 };
-    tcp_tables(pid)
-        .into_iter()
-        .filter(|s| s.state == TCP_LISTEN && fds.contains_key(&s.inode))
-        .map(|s| s.rx_queue)
-        .sum()
+    crate::sockdiag::tcp_listeners()
+        .map(|ls| {
+            ls.iter()
+                .filter(|l| fds.contains_key(&l.inode))
+                .map(|l| l.queued)
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Established TCP connections `pid` itself holds.

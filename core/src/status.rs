@@ -23,7 +23,7 @@ pub struct SlotView {
     pub desired_digest: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InboundHealth {
     pub tag: String,
     pub listen: String,

@@ -83,6 +83,16 @@ struct Attempt<'a> {
     last: Instant,
     phases: Vec<PhaseTiming>,
     desired_digest: Option<String>,
+    /// Forwards core log lines as `apply.log` events while the attempt runs.
+    log_forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = self.log_forwarder.take() {
+            h.abort();
+        }
+    }
 }
 
 impl Attempt<'_> {
@@ -699,9 +709,28 @@ impl Runner {
 
     fn new_attempt(&self, request_id: &str) -> Attempt<'_> {
         let now = Instant::now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut lines = self.sup.tail().subscribe();
+        let events = self.events.clone();
+        let (role, attempt_id) = (self.role, id.clone());
+        let log_forwarder = tokio::spawn(async move {
+            loop {
+                match lines.recv().await {
+                    Ok(l) => events.send(Event::ApplyLog {
+                        role,
+                        attempt_id: attempt_id.clone(),
+                        stream: "core".into(),
+                        line: l.text,
+                    }),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
         Attempt {
+            log_forwarder: Some(log_forwarder),
             runner: self,
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             request_id: request_id.into(),
             started: now,
             last: now,

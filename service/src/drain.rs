@@ -97,10 +97,10 @@ fn steer_to_second(fd: &OwnedFd) -> io::Result<()> {
 
 /// Steps 1 and 2: steer, then wait for the old accept queues to empty.
 /// Returns how many ports were steered.
-fn steer(pid: i32, listeners: &[(u16, OwnedFd)]) -> usize {
+fn steer(listeners: &[(u16, OwnedFd)]) -> usize {
     let mut steered = 0;
     for (port, fd) in listeners {
-        if procfs::listeners_on_port(pid, *port) == 2 && steer_to_second(fd).is_ok() {
+        if procfs::listeners_on_port(*port) == 2 && steer_to_second(fd).is_ok() {
             steered += 1;
         }
     }
@@ -132,7 +132,7 @@ pub async fn drain(pid: i32, drain: Duration) -> DrainReport {
         Err(e) => return DrainReport::Unavailable(e.to_string()),
     };
     let l = listeners.clone();
-    let steered = tokio::task::spawn_blocking(move || steer(pid, &l))
+    let steered = tokio::task::spawn_blocking(move || steer(&l))
         .await
         .unwrap_or(0);
     // Let the old core accept what is already queued for it (bounded).

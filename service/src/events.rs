@@ -51,6 +51,32 @@ pub enum Event {
         request_id: String,
         superseded_by: String,
     },
+    #[serde(rename = "apply.log")]
+    ApplyLog {
+        role: Role,
+        attempt_id: String,
+        stream: String,
+        line: String,
+    },
+    #[serde(rename = "core.restart.start")]
+    CoreRestartStart { role: Role },
+    #[serde(rename = "core.restart.done")]
+    CoreRestartDone {
+        role: Role,
+        pid: Option<i32>,
+        duration_ms: u64,
+    },
+    #[serde(rename = "health")]
+    Health {
+        role: Role,
+        inbounds: Vec<xp2p_core::status::InboundHealth>,
+    },
+    #[serde(rename = "markers")]
+    Markers {
+        role: Role,
+        request: Option<xp2p_core::store::markers::RequestEntry>,
+        error: Option<xp2p_core::store::markers::ErrorEntry>,
+    },
     #[serde(rename = "core.state")]
     CoreState {
         role: Role,

@@ -273,6 +273,7 @@ impl RoleSupervisor {
             pid: Some(cand.proc.pid),
         });
         drop(inner);
+        self.publish_health().await;
         match old {
             Some(old) => {
                 let report = drain::drain(old.proc.pid, self.drain).await;
@@ -285,6 +286,28 @@ impl RoleSupervisor {
             }
             None => String::new(),
         }
+    }
+
+    /// Publishes per-inbound health of the active core (or `not_checked` without one).
+    async fn publish_health(&self) {
+        let rec = self
+            .inner
+            .lock()
+            .await
+            .active
+            .as_ref()
+            .map(|a| a.session.clone());
+        let (layout, role) = (self.layout.clone(), self.role);
+        let inbounds = tokio::task::spawn_blocking(move || {
+            let rt = live::read_runtime(&layout, role, Slot::Live).ok().flatten();
+            xp2p_core::status::core_view(rec.as_ref(), rt.as_ref()).inbounds
+        })
+        .await
+        .unwrap_or_default();
+        self.events.send(Event::Health {
+            role: self.role,
+            inbounds,
+        });
     }
 
     /// Stops a candidate that will not be promoted (rollback).

@@ -23,7 +23,7 @@ enum Touch {
 
 /// Which role's Desired a path belongs to, or the request marker.
 fn classify(layout: &Layout, path: &Path) -> Option<Touch> {
-    if path == layout.apply_request() {
+    if path == layout.apply_request() || path == layout.apply_error() {
         return Some(Touch::Request);
     }
     if path.starts_with(layout.state_dir()) || path.starts_with(layout.log_root()) {
@@ -70,6 +70,10 @@ pub fn start(
                             for p in pokes.values() {
                                 let _ = p.send(RunnerCmd::Poke);
                             }
+                            let l = layout.clone();
+                            let ev = events.clone();
+                            let roles: Vec<Role> = pokes.keys().copied().collect();
+                            tokio::task::spawn_blocking(move || publish_markers(&l, &roles, &ev));
                         }
                         Some(Touch::Desired(role)) => {
                             due.insert(role, tokio::time::Instant::now() + debounce);
@@ -101,6 +105,19 @@ pub fn start(
         }
     });
     Ok(watcher)
+}
+
+/// Publishes each role's pending request and error as a `markers` event.
+fn publish_markers(layout: &Layout, roles: &[Role], events: &EventBus) {
+    let mut requests = markers::read_requests(layout).requests;
+    let mut errors = markers::read_errors(layout).errors;
+    for role in roles {
+        events.send(Event::Markers {
+            role: *role,
+            request: requests.remove(role),
+            error: errors.remove(role),
+        });
+    }
 }
 
 /// Writes a fresh request when the role's Desired digest differs from Live's.
