@@ -34,7 +34,7 @@ pub struct InboundHealth {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CoreView {
-    /// `running | degraded | stale | failed | stopped | starting`.
+    /// `running | degraded | stale | stale_reconciled | failed | stopped | starting`.
     pub display: String,
     pub pid: Option<i32>,
     pub uptime_s: Option<u64>,
@@ -152,6 +152,13 @@ pub fn core_view(rec: Option<&SessionRecord>, live_rt: Option<&RuntimeInfo>) -> 
         SessionStatus::Running if alive => {
             if inbounds.iter().any(|i| i.health == "unreachable") {
                 "degraded"
+            } else if rec
+                .last_transition
+                .reason_code
+                .starts_with("reattach_rejected")
+            {
+                // The recorded session was stale; the service replaced it.
+                "stale_reconciled"
             } else {
                 "running"
             }
@@ -249,4 +256,68 @@ pub fn snapshot(layout: &Layout) -> Vec<RoleView> {
         .into_iter()
         .map(|r| role_view(layout, r, &records))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::session::Transition;
+
+    fn rec(pid: i32, status: SessionStatus, reason: &str) -> SessionRecord {
+        SessionRecord {
+            session_id: "s".into(),
+            status,
+            pid: Some(pid),
+            exe: "/x".into(),
+            cmdline: vec![],
+            config_sha256: "c".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            owner_instance_id: "i".into(),
+            last_transition: Transition {
+                reason_code: reason.into(),
+                detail: String::new(),
+                at: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn display_states_are_derived_from_record_and_liveness() {
+        let me = std::process::id() as i32;
+        let dead = i32::MAX - 7;
+        let d = |r: Option<SessionRecord>| core_view(r.as_ref(), None).display;
+        assert_eq!(d(None), "stopped");
+        assert_eq!(
+            d(Some(rec(me, SessionStatus::Running, "apply_committed"))),
+            "running"
+        );
+        assert_eq!(
+            d(Some(rec(
+                me,
+                SessionStatus::Running,
+                "reattach_rejected_pid_missing"
+            ))),
+            "stale_reconciled"
+        );
+        assert_eq!(
+            d(Some(rec(dead, SessionStatus::Running, "apply_committed"))),
+            "stale"
+        );
+        assert_eq!(
+            d(Some(rec(me, SessionStatus::Starting, "spawned"))),
+            "starting"
+        );
+        assert_eq!(
+            d(Some(rec(dead, SessionStatus::Failed, "crash_loop"))),
+            "failed"
+        );
+        assert_eq!(
+            d(Some(rec(dead, SessionStatus::Stopped, "service_stopped"))),
+            "stopped"
+        );
+        // a dead pid's ports are never probed
+        let v = core_view(Some(&rec(dead, SessionStatus::Running, "x")), None);
+        assert_eq!(v.pid, None);
+        assert_eq!(v.uptime_s, None);
+    }
 }
