@@ -58,6 +58,8 @@ pub enum Event {
         stream: String,
         line: String,
     },
+    #[serde(rename = "core.log")]
+    CoreLog { role: Role, line: String },
     #[serde(rename = "core.restart.start")]
     CoreRestartStart { role: Role },
     #[serde(rename = "core.restart.done")]
@@ -87,6 +89,14 @@ pub enum Event {
     DesiredChanged { role: Role, digest: String },
 }
 
+impl Event {
+    /// Log lines go only to subscribers that asked for them (`subscribe{logs:true}`),
+    /// so a log flood can never push an `apply --wait` client into a resync.
+    pub fn is_log(&self) -> bool {
+        matches!(self, Event::ApplyLog { .. } | Event::CoreLog { .. })
+    }
+}
+
 #[derive(Clone)]
 pub struct EventBus(broadcast::Sender<Event>);
 
@@ -98,7 +108,9 @@ impl Default for EventBus {
 
 impl EventBus {
     pub fn send(&self, e: Event) {
-        tracing::debug!(event = ?e);
+        if !e.is_log() {
+            tracing::debug!(event = ?e);
+        }
         let _ = self.0.send(e);
     }
 

@@ -251,6 +251,7 @@ async fn forward_events(
     ctx: Arc<IpcContext>,
     mut rx: broadcast::Receiver<crate::events::Event>,
     out: mpsc::Sender<Frame>,
+    logs: bool,
 ) {
     let mut seq: u64 = 0;
     let mut resync = false;
@@ -283,6 +284,9 @@ async fn forward_events(
             continue;
         }
         let Some(event) = event else { continue };
+        if event.is_log() && !logs {
+            continue;
+        }
         seq += 1;
         let f = Frame::new("event", None)
             .with("seq", seq)

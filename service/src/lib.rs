@@ -224,6 +224,21 @@ async fn serve(opts: RunOptions) -> i32 {
             }
         };
         watchers.push(w);
+        // Core log lines as events for log-subscribers (the TUI's Logs view).
+        let mut lines = tail.subscribe();
+        let (bus, r) = (events.clone(), *role);
+        tokio::spawn(async move {
+            loop {
+                match lines.recv().await {
+                    Ok(l) => bus.send(events::Event::CoreLog {
+                        role: r,
+                        line: l.text,
+                    }),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
         let sup = RoleSupervisor::new(
             *role,
             layout.clone(),
