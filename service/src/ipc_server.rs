@@ -195,10 +195,16 @@ async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
             if out_tx.send(snap).await.is_err() {
                 break;
             }
+            let logs = frame
+                .body
+                .get("logs")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             subscription = Some(tokio::spawn(forward_events(
                 ctx.clone(),
                 rx,
                 out_tx.clone(),
+                logs,
             )));
             continue;
         } else {
