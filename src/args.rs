@@ -68,6 +68,8 @@ pub enum Command {
     Journal(JournalArgs),
     /// Show (or follow) a role's core log.
     Logs(LogsArgs),
+    /// The operator console (dashboard, diff, journal, logs, actions).
+    Tui(TuiArgs),
     /// Run or manage the xp2p service.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -191,4 +193,11 @@ pub struct LogsArgs {
     pub role: RoleArg,
     #[arg(long, short)]
     pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Role selected at start.
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
 }

@@ -3,7 +3,7 @@
 //! observation (pid alive, the core's own listening sockets). Rebuilt from scratch
 //! on every call; the service's snapshot and `xp2p status` share it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compile::RuntimeInfo;
 use crate::digest::read_desired;
@@ -15,7 +15,7 @@ use crate::store::live::{self, Slot};
 use crate::store::markers::{self, ErrorEntry, RequestEntry};
 use crate::store::session::{self, SessionRecord, SessionStatus};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlotView {
     pub config_sha256: String,
     pub compiled_at: String,
@@ -23,7 +23,7 @@ pub struct SlotView {
     pub desired_digest: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundHealth {
     pub tag: String,
     pub listen: String,
@@ -32,7 +32,7 @@ pub struct InboundHealth {
     pub health: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoreView {
     /// `running | degraded | stale | stale_reconciled | failed | stopped | starting`.
     pub display: String,
@@ -44,7 +44,7 @@ pub struct CoreView {
     pub inbounds: Vec<InboundHealth>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptView {
     pub attempt_id: String,
     pub request_id: String,
@@ -55,13 +55,13 @@ pub struct AttemptView {
     pub phases: Vec<PhaseMark>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseMark {
     pub phase: String,
     pub ts: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleView {
     pub role: Role,
     pub desired_present: bool,

@@ -29,6 +29,9 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Status(a) => status::run(layout, &a),
         Command::Journal(a) => journal::run(layout, &a),
         Command::Logs(a) => logs::run(layout, &a),
+        Command::Tui(a) => {
+            xp2p_ui::run(layout.clone(), ipc::socket(layout), a.role.map(Into::into))
+        }
     }
 }
 

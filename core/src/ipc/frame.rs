@@ -62,32 +62,40 @@ pub enum ReadOutcome {
 }
 
 /// Reads one line (bounded by [`MAX_FRAME`]) and parses it.
+///
+/// Cancel-safe: a partly read line stays in `buf` (which the caller keeps) and
+/// the next call continues it; `buf` is emptied only once a line is complete.
 pub async fn read_frame<R: AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<ReadOutcome> {
-    buf.clear();
     loop {
         let available = r.fill_buf().await?;
         if available.is_empty() {
-            return Ok(if buf.is_empty() {
+            let out = if buf.is_empty() {
                 ReadOutcome::Eof
             } else {
                 parse(buf)
-            });
+            };
+            buf.clear();
+            return Ok(out);
         }
         if let Some(pos) = available.iter().position(|b| *b == b'\n') {
             buf.extend_from_slice(&available[..pos]);
             r.consume(pos + 1);
-            if buf.len() > MAX_FRAME {
-                return Ok(ReadOutcome::TooLong);
-            }
-            return Ok(parse(buf));
+            let out = if buf.len() > MAX_FRAME {
+                ReadOutcome::TooLong
+            } else {
+                parse(buf)
+            };
+            buf.clear();
+            return Ok(out);
         }
         let n = available.len();
         buf.extend_from_slice(available);
         r.consume(n);
         if buf.len() > MAX_FRAME {
+            buf.clear();
             return Ok(ReadOutcome::TooLong);
         }
     }

@@ -1,0 +1,256 @@
+//! The event loop: terminal input, IPC frames and a one-second tick become
+//! actions; the reducer turns them into state; effects go to the IPC task; the
+//! screen is redrawn only after something happened (no polling of the service).
+
+use std::time::Duration;
+
+use crossterm::event::EventStream;
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc;
+use xp2p_core::ipc::{Frame, IpcClient};
+use xp2p_core::{Layout, Role};
+
+use crate::keys;
+use crate::source;
+use crate::state::{Action, Effect, State, View, reduce};
+use crate::views::{Theme, draw};
+
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+pub async fn run<B: Backend>(
+    terminal: &mut Terminal<B>,
+    layout: Layout,
+    socket: std::path::PathBuf,
+    role: Option<Role>,
+    theme: Theme,
+) -> Result<(), String>
+where
+    B::Error: std::fmt::Display,
+{
+    let (act_tx, mut act_rx) = mpsc::unbounded_channel::<Action>();
+    let (eff_tx, eff_rx) = mpsc::unbounded_channel::<Effect>();
+    let ipc = tokio::spawn(ipc_loop(layout, socket, act_tx, eff_rx));
+    let mut input = EventStream::new();
+    let mut state = State {
+        role,
+        ..State::default()
+    };
+    if let Ok(size) = terminal.size() {
+        state.size = (size.width, size.height);
+    }
+    let redraw = |t: &mut Terminal<B>, s: &State| {
+        t.draw(|f| draw(f, s, &theme))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    redraw(terminal, &state)?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let mut actions = Vec::new();
+        let mut ticked = false;
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(e)) => actions.extend(keys::action_for(&state, &e)),
+                Some(Err(e)) => return Err(format!("terminal input: {e}")),
+                None => actions.push(Action::Quit),
+            },
+            a = act_rx.recv() => actions.extend(a),
+            _ = tick.tick() => ticked = true,
+        }
+        // Take everything already queued, then draw once.
+        while let Ok(a) = act_rx.try_recv() {
+            actions.push(a);
+        }
+        let acted = !actions.is_empty();
+        for a in actions {
+            state = reduce(state, a);
+            for e in state.effects.drain(..) {
+                let _ = eff_tx.send(e);
+            }
+        }
+        if state.quit {
+            break;
+        }
+        // Ages and uptimes move once a second on the dashboard only.
+        if acted || (ticked && state.view == View::Dashboard) {
+            redraw(terminal, &state)?;
+        }
+    }
+    ipc.abort();
+    Ok(())
+}
+
+async fn connect(socket: &std::path::Path) -> Result<IpcClient, String> {
+    IpcClient::connect(socket, concat!("xp2p-tui ", env!("CARGO_PKG_VERSION")))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Owns the connection: subscribes (with log lines), forwards frames as actions,
+/// runs effects; when the service is away, serves effects from the files and
+/// retries with backoff (250 ms doubling to 5 s).
+async fn ipc_loop(
+    layout: Layout,
+    socket: std::path::PathBuf,
+    tx: mpsc::UnboundedSender<Action>,
+    mut effects: mpsc::UnboundedReceiver<Effect>,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let reason = match connect(&socket).await {
+            Ok(mut c) => {
+                backoff = Duration::from_millis(250);
+                match c
+                    .request(Frame::new("subscribe", None).with("logs", true))
+                    .await
+                {
+                    Ok(snap) => {
+                        let state = snap.body.get("state").cloned().unwrap_or_default();
+                        let pid = state["service"]["pid"].as_u64().unwrap_or(0);
+                        let _ = tx.send(Action::Snapshot(source::roles_from_state(&state)));
+                        let _ = tx.send(Action::Connected { pid });
+                        online(&mut c, &tx, &mut effects).await
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e) => e,
+        };
+        if tx.send(Action::Disconnected(reason)).is_err() {
+            return;
+        }
+        let l = layout.clone();
+        if let Ok(roles) = tokio::task::spawn_blocking(move || source::snapshot_offline(&l)).await {
+            let _ = tx.send(Action::Snapshot(roles));
+        }
+        let deadline = tokio::time::Instant::now() + backoff;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                e = effects.recv() => match e {
+                    Some(e) => offline(&layout, e, &tx).await,
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// Serves one connection until it fails; returns why.
+async fn online(
+    c: &mut IpcClient,
+    tx: &mpsc::UnboundedSender<Action>,
+    effects: &mut mpsc::UnboundedReceiver<Effect>,
+) -> String {
+    loop {
+        tokio::select! {
+            f = c.next_frame() => match f {
+                Ok(f) => match f.kind.as_str() {
+                    "event" => { let _ = tx.send(Action::ServiceEvent(f.body.get("event").cloned().unwrap_or_default())); }
+                    "snapshot" => { let _ = tx.send(Action::Snapshot(source::roles_from_state(f.body.get("state").unwrap_or(&serde_json::Value::Null)))); }
+                    _ => {}
+                },
+                Err(e) => return e.to_string(),
+            },
+            e = effects.recv() => {
+                let Some(first) = e else { return "console closing".into() };
+                // Coalesce a burst (many events ask for a status refresh).
+                let mut batch = vec![first];
+                while let Ok(more) = effects.try_recv() {
+                    if !batch.contains(&more) {
+                        batch.push(more);
+                    }
+                }
+                for e in batch {
+                    if let Err(why) = run_online(c, e, tx).await {
+                        return why;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn run_online(
+    c: &mut IpcClient,
+    e: Effect,
+    tx: &mpsc::UnboundedSender<Action>,
+) -> Result<(), String> {
+    let command = |kind: &str, role: Role| Frame::new(kind, None).with("role", role.as_str());
+    let action = match e {
+        Effect::SendApply(r) | Effect::SendRollback(r) | Effect::SendRestart(r) => {
+            let kind = match e {
+                Effect::SendApply(_) => "apply",
+                Effect::SendRollback(_) => "rollback",
+                _ => "restart",
+            };
+            let ans = c
+                .request(command(kind, r))
+                .await
+                .map_err(|e| e.to_string())?;
+            if ans.kind == "error" {
+                Action::CommandDone {
+                    ok: false,
+                    text: format!(
+                        "{r}: {kind} refused: {}",
+                        ans.get_str("message").unwrap_or("")
+                    ),
+                }
+            } else {
+                Action::CommandDone {
+                    ok: true,
+                    text: format!("{r}: {kind} running…"),
+                }
+            }
+        }
+        Effect::LoadDiff { role, pair } => {
+            Action::DiffLoaded(source::load_diff_online(c, role, pair).await)
+        }
+        Effect::LoadJournal => Action::JournalLoaded(source::journal_online(c).await?),
+        Effect::LoadLogs(role) => Action::LogsLoaded {
+            role,
+            lines: source::logs_online(c, role).await?,
+        },
+        Effect::RefreshStatus => {
+            let ans = c
+                .request(Frame::new("status", None))
+                .await
+                .map_err(|e| e.to_string())?;
+            Action::Snapshot(source::roles_from_state(
+                ans.body.get("state").unwrap_or(&serde_json::Value::Null),
+            ))
+        }
+    };
+    let _ = tx.send(action);
+    Ok(())
+}
+
+/// Effects without a service: read-only, from the files.
+async fn offline(layout: &Layout, e: Effect, tx: &mpsc::UnboundedSender<Action>) {
+    let l = layout.clone();
+    let action = tokio::task::spawn_blocking(move || match e {
+        Effect::SendApply(r) | Effect::SendRollback(r) | Effect::SendRestart(r) => {
+            Action::CommandDone {
+                ok: false,
+                text: format!("{r}: the service is not running (start it: xp2p service run)"),
+            }
+        }
+        Effect::LoadDiff { role, pair } => {
+            Action::DiffLoaded(source::load_diff_offline(&l, role, pair))
+        }
+        Effect::LoadJournal => Action::JournalLoaded(source::journal_offline(&l)),
+        Effect::LoadLogs(role) => Action::LogsLoaded {
+            role,
+            lines: source::logs_offline(&l, role),
+        },
+        Effect::RefreshStatus => Action::Snapshot(source::snapshot_offline(&l)),
+    })
+    .await;
+    if let Ok(a) = action {
+        let _ = tx.send(a);
+    }
+}

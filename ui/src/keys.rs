@@ -1,0 +1,73 @@
+//! Terminal input -> [`Action`]: arrows and vim keys, mouse wheel, resize.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
+
+use crate::state::{Action, State, View};
+
+pub fn action_for(state: &State, event: &Event) -> Option<Action> {
+    match event {
+        Event::Key(k) if k.kind != KeyEventKind::Release => key(state, k),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollUp => Some(Action::Up),
+            MouseEventKind::ScrollDown => Some(Action::Down),
+            _ => None,
+        },
+        Event::Resize(w, h) => Some(Action::Resize(*w, *h)),
+        _ => None,
+    }
+}
+
+fn key(state: &State, k: &KeyEvent) -> Option<Action> {
+    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if state.confirm.is_some() {
+        return Some(match k.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Action::ConfirmYes,
+            _ => Action::ConfirmNo,
+        });
+    }
+    Some(match k.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Escape,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('1') => Action::Show(View::Dashboard),
+        KeyCode::Char('2') => Action::Show(View::Diff),
+        KeyCode::Char('3') => Action::Show(View::Journal),
+        KeyCode::Char('4') => Action::Show(View::Logs),
+        KeyCode::Tab => Action::NextRole,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown | KeyCode::Char(' ') => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Home,
+        KeyCode::End | KeyCode::Char('G') => Action::End,
+        KeyCode::Char(']') => Action::NextPair,
+        KeyCode::Char('[') => Action::PrevPair,
+        KeyCode::Enter => Action::Enter,
+        KeyCode::Char('a') => Action::Apply,
+        KeyCode::Char('r') => Action::Rollback,
+        KeyCode::Char('R') => Action::Restart,
+        _ => return None,
+    })
+}
+
+/// Every key the console knows, for the help overlay (kept beside the mapping).
+pub const HELP: [(&str, &str); 16] = [
+    ("1 2 3 4", "Dashboard, Diff, Journal, Logs"),
+    ("Tab", "next role"),
+    ("a", "apply the selected role"),
+    ("r", "roll back (Live <-> LKG), asks y/n"),
+    ("R", "restart the core (staged), asks y/n"),
+    ("[ ]", "Diff: previous / next comparison"),
+    ("Enter", "Journal: open / close an attempt"),
+    ("↑ ↓  k j", "scroll / select"),
+    ("PgUp PgDn Space", "page"),
+    ("Home End  g G", "top / bottom (Logs: End follows)"),
+    ("mouse wheel", "scroll"),
+    ("?", "this help"),
+    ("Esc", "close overlay, else quit"),
+    ("q  Ctrl-C", "quit"),
+    ("y / n", "answer a confirmation"),
+    ("", "NO_COLOR=1 turns colours off"),
+];

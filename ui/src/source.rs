@@ -1,0 +1,184 @@
+//! Where the console's data comes from: the service over IPC, or — when it is not
+//! running — the files, read-only (the offline fallback of architecture.md).
+
+use xp2p_core::compile::CompileContext;
+use xp2p_core::ipc::{Frame, IpcClient};
+use xp2p_core::status::{self, RoleView};
+use xp2p_core::store::journal::{self, Record};
+use xp2p_core::store::live::{self, Slot};
+use xp2p_core::{Layout, Role, diff, pipeline};
+
+use crate::state::{AttemptRow, DIFF_PAIRS, DiffText, LoadedDiff};
+
+/// The roles of a `status`/`snapshot` state object.
+pub fn roles_from_state(state: &serde_json::Value) -> Vec<RoleView> {
+    serde_json::from_value(state.get("roles").cloned().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Computes the diff view's text from two rendered sides.
+pub fn diff_text(
+    left_name: &str,
+    left: &[u8],
+    right_name: &str,
+    right: &[u8],
+) -> Result<DiffText, String> {
+    let (lv, ls) = diff::canonical(left).map_err(|e| format!("{left_name}: {e}"))?;
+    let (rv, rs) = diff::canonical(right).map_err(|e| format!("{right_name}: {e}"))?;
+    let unified = diff::unified(left_name, &ls, right_name, &rs);
+    Ok(DiffText {
+        lines: unified.lines().map(str::to_string).collect(),
+        changed_paths: diff::changes(&lv, &rv)
+            .into_iter()
+            .map(|c| format!("{} {}", format!("{:?}", c.change).to_lowercase(), c.path))
+            .collect(),
+    })
+}
+
+/// One side, offline.
+fn render_offline(layout: &Layout, role: Role, which: &str) -> Result<Vec<u8>, String> {
+    let slot = match which {
+        "desired" => {
+            return pipeline::compile_role(layout, role, &CompileContext::default())
+                .map(|(_, _, c)| c.xray_json)
+                .map_err(|p| format!("Desired does not compile: {}", p.summary()));
+        }
+        "live" => Slot::Live,
+        _ => Slot::Lkg,
+    };
+    live::read_xray(layout, role, slot)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no {which} config for the {role} role"))
+}
+
+/// One side, from the service.
+async fn render_online(c: &mut IpcClient, role: Role, which: &str) -> Result<Vec<u8>, String> {
+    let f = Frame::new("render", None)
+        .with("role", role.as_str())
+        .with("which", which);
+    let ans = c.request(f).await.map_err(|e| e.to_string())?;
+    match ans.get_str("json") {
+        Some(j) if ans.kind == "render.ok" => Ok(j.as_bytes().to_vec()),
+        _ => {
+            let msg = ans
+                .get_str("message")
+                .unwrap_or("render failed")
+                .to_string();
+            Err(if which == "desired" {
+                format!("Desired does not compile: {msg}")
+            } else {
+                msg
+            })
+        }
+    }
+}
+
+pub fn load_diff_offline(layout: &Layout, role: Role, pair: usize) -> LoadedDiff {
+    let (l, r) = DIFF_PAIRS[pair % DIFF_PAIRS.len()];
+    let result = render_offline(layout, role, l)
+        .and_then(|lb| render_offline(layout, role, r).map(|rb| (lb, rb)))
+        .and_then(|(lb, rb)| diff_text(l, &lb, r, &rb));
+    LoadedDiff { role, pair, result }
+}
+
+pub async fn load_diff_online(c: &mut IpcClient, role: Role, pair: usize) -> LoadedDiff {
+    let (l, r) = DIFF_PAIRS[pair % DIFF_PAIRS.len()];
+    let result = match render_online(c, role, l).await {
+        Ok(lb) => match render_online(c, role, r).await {
+            Ok(rb) => diff_text(l, &lb, r, &rb),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    LoadedDiff { role, pair, result }
+}
+
+/// Groups journal records into attempts, newest first.
+pub fn attempts(records: &[Record]) -> Vec<AttemptRow> {
+    let mut order: Vec<String> = Vec::new();
+    let mut rows: std::collections::HashMap<String, AttemptRow> = Default::default();
+    for r in records {
+        let row = rows.entry(r.attempt_id.clone()).or_insert_with(|| {
+            order.push(r.attempt_id.clone());
+            AttemptRow {
+                attempt_id: r.attempt_id.clone(),
+                role: r.role,
+                request_id: r.request_id.clone(),
+                ts: r.ts.clone(),
+                outcome: "in progress".into(),
+                duration_ms: None,
+                error: None,
+                detail: None,
+                phases: Vec::new(),
+            }
+        });
+        if let Some(o) = r.outcome {
+            row.outcome = o.as_str().into();
+            row.duration_ms = r.duration_ms;
+            row.error = r
+                .error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.code, e.message));
+        }
+        if r.detail.is_some() {
+            row.detail = r.detail.clone();
+        }
+        if r.outcome.is_none() || r.phase == "done" {
+            row.phases.push((r.phase.clone(), r.ts.clone()));
+        }
+    }
+    order
+        .into_iter()
+        .rev()
+        .filter_map(|id| rows.remove(&id))
+        .collect()
+}
+
+pub fn journal_offline(layout: &Layout) -> Vec<AttemptRow> {
+    attempts(&journal::read_all(&layout.journal()).unwrap_or_default())
+}
+
+pub async fn journal_online(c: &mut IpcClient) -> Result<Vec<AttemptRow>, String> {
+    let ans = c
+        .request(Frame::new("journal", None).with("limit", 500))
+        .await
+        .map_err(|e| e.to_string())?;
+    let records: Vec<Record> =
+        serde_json::from_value(ans.body.get("records").cloned().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+    Ok(attempts(&records))
+}
+
+pub fn logs_offline(layout: &Layout, role: Role) -> Vec<String> {
+    tail_lines(&std::fs::read(layout.core_log(role)).unwrap_or_default())
+}
+
+pub async fn logs_online(c: &mut IpcClient, role: Role) -> Result<Vec<String>, String> {
+    let ans = c
+        .request(
+            Frame::new("logs", None)
+                .with("role", role.as_str())
+                .with("bytes", 256 * 1024),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ans
+        .get_str("text")
+        .unwrap_or("")
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+fn tail_lines(bytes: &[u8]) -> Vec<String> {
+    let start = bytes.len().saturating_sub(256 * 1024);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    lines
+}
+
+pub fn snapshot_offline(layout: &Layout) -> Vec<RoleView> {
+    status::snapshot(layout)
+}

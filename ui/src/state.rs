@@ -1,0 +1,496 @@
+//! The TUI's state and its pure reducer: `(State, Action) -> State`, no I/O.
+//! Work the reducer wants done (IPC requests, loading a diff) is queued as
+//! [`Effect`]s that the event loop drains after each step.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::Value;
+use xp2p_core::Role;
+use xp2p_core::status::RoleView;
+
+/// Lines of core log kept for the Logs view.
+pub const LOG_LINES: usize = 5000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Dashboard,
+    Diff,
+    Journal,
+    Logs,
+}
+
+/// The three comparisons of the Diff view, cycled with `[` / `]`.
+pub const DIFF_PAIRS: [(&str, &str); 3] =
+    [("desired", "live"), ("live", "lkg"), ("desired", "lkg")];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    Connecting,
+    Online { pid: u64 },
+    Offline { reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Rollback(Role),
+    Restart(Role),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMsg {
+    pub text: String,
+    pub error: bool,
+}
+
+/// An attempt seen live over IPC (phases with milliseconds, outcome, log tail).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveAttempt {
+    pub role: Option<Role>,
+    pub attempt_id: String,
+    pub request_id: String,
+    pub phases: Vec<(String, u64)>,
+    pub status: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub error: Option<String>,
+    pub log_tail: String,
+}
+
+/// A computed diff between two sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffText {
+    pub lines: Vec<String>,
+    pub changed_paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedDiff {
+    pub role: Role,
+    pub pair: usize,
+    pub result: Result<DiffText, String>,
+}
+
+/// One journal attempt, summarised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub attempt_id: String,
+    pub role: Role,
+    pub request_id: String,
+    pub ts: String,
+    pub outcome: String,
+    pub duration_ms: Option<u64>,
+    pub error: Option<String>,
+    pub detail: Option<String>,
+    pub phases: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    SendApply(Role),
+    SendRollback(Role),
+    SendRestart(Role),
+    LoadDiff { role: Role, pair: usize },
+    LoadJournal,
+    LoadLogs(Role),
+    RefreshStatus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Quit,
+    Show(View),
+    NextRole,
+    ToggleHelp,
+    Escape,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    NextPair,
+    PrevPair,
+    Enter,
+    Apply,
+    Rollback,
+    Restart,
+    ConfirmYes,
+    ConfirmNo,
+    Resize(u16, u16),
+    Connected { pid: u64 },
+    Disconnected(String),
+    Snapshot(Vec<RoleView>),
+    ServiceEvent(Value),
+    DiffLoaded(LoadedDiff),
+    JournalLoaded(Vec<AttemptRow>),
+    LogsLoaded { role: Role, lines: Vec<String> },
+    CommandDone { ok: bool, text: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub view: View,
+    pub role: Option<Role>,
+    pub roles: Vec<RoleView>,
+    pub conn: Conn,
+    pub help: bool,
+    pub confirm: Option<Confirm>,
+    pub status: Option<StatusMsg>,
+    /// The latest attempt per role seen live.
+    pub attempts: BTreeMap<Role, LiveAttempt>,
+    pub diff_pair: usize,
+    pub diff: Option<LoadedDiff>,
+    pub diff_scroll: usize,
+    pub journal: Vec<AttemptRow>,
+    pub journal_selected: usize,
+    pub journal_open: bool,
+    pub logs_role: Option<Role>,
+    pub logs: VecDeque<String>,
+    /// Lines scrolled back from the end (0 = following).
+    pub logs_back: usize,
+    pub size: (u16, u16),
+    pub effects: Vec<Effect>,
+    pub quit: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            view: View::Dashboard,
+            role: None,
+            roles: Vec::new(),
+            conn: Conn::Connecting,
+            help: false,
+            confirm: None,
+            status: None,
+            attempts: BTreeMap::new(),
+            diff_pair: 0,
+            diff: None,
+            diff_scroll: 0,
+            journal: Vec::new(),
+            journal_selected: 0,
+            journal_open: false,
+            logs_role: None,
+            logs: VecDeque::new(),
+            logs_back: 0,
+            size: (80, 24),
+            effects: Vec::new(),
+            quit: false,
+        }
+    }
+}
+
+impl State {
+    pub fn online(&self) -> bool {
+        matches!(self.conn, Conn::Online { .. })
+    }
+
+    /// Rows available for a scrolling body (screen minus chrome).
+    fn body_rows(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+
+    fn load_for_view(&mut self) {
+        let Some(role) = self.role else { return };
+        match self.view {
+            View::Dashboard => {}
+            View::Diff => self.effects.push(Effect::LoadDiff {
+                role,
+                pair: self.diff_pair,
+            }),
+            View::Journal => self.effects.push(Effect::LoadJournal),
+            View::Logs => {
+                if self.logs_role != Some(role) {
+                    self.logs.clear();
+                    self.logs_back = 0;
+                }
+                self.logs_role = Some(role);
+                self.effects.push(Effect::LoadLogs(role));
+            }
+        }
+    }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(StatusMsg {
+            text: text.into(),
+            error,
+        });
+    }
+
+    fn need_service(&mut self, what: &str) -> bool {
+        if self.online() {
+            return true;
+        }
+        self.say(
+            format!("cannot {what}: the service is not running (start it: xp2p service run)"),
+            true,
+        );
+        false
+    }
+
+    fn scroll(&mut self, delta: isize) {
+        let apply = |v: usize, max: usize| -> usize {
+            (v as isize + delta).clamp(0, max as isize) as usize
+        };
+        match self.view {
+            View::Diff => {
+                let len = match &self.diff {
+                    Some(LoadedDiff { result: Ok(d), .. }) => d.lines.len(),
+                    _ => 0,
+                };
+                self.diff_scroll = apply(self.diff_scroll, len.saturating_sub(1));
+            }
+            View::Journal if !self.journal_open => {
+                self.journal_selected =
+                    apply(self.journal_selected, self.journal.len().saturating_sub(1));
+            }
+            View::Logs => {
+                // Up scrolls back (delta < 0 means up).
+                let back = self.logs_back as isize - delta;
+                self.logs_back = back.clamp(0, self.logs.len().saturating_sub(1) as isize) as usize;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn event_kind(v: &Value) -> &str {
+    v.get("kind").and_then(Value::as_str).unwrap_or("")
+}
+
+fn role_of(v: &Value) -> Option<Role> {
+    v.get("role")
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+}
+
+/// The reducer.
+pub fn reduce(mut s: State, action: Action) -> State {
+    match action {
+        Action::Quit => s.quit = true,
+        Action::Show(view) => {
+            s.view = view;
+            s.help = false;
+            s.load_for_view();
+        }
+        Action::NextRole => {
+            if !s.roles.is_empty() {
+                let i = s
+                    .roles
+                    .iter()
+                    .position(|r| Some(r.role) == s.role)
+                    .map_or(0, |i| (i + 1) % s.roles.len());
+                s.role = Some(s.roles[i].role);
+                s.diff_scroll = 0;
+                s.load_for_view();
+            }
+        }
+        Action::ToggleHelp => s.help = !s.help,
+        Action::Escape => {
+            if s.help {
+                s.help = false;
+            } else if s.confirm.is_some() {
+                s.confirm = None;
+                s.say("cancelled", false);
+            } else if s.journal_open {
+                s.journal_open = false;
+            } else {
+                s.quit = true;
+            }
+        }
+        Action::Up => s.scroll(-1),
+        Action::Down => s.scroll(1),
+        Action::PageUp => {
+            let n = s.body_rows() as isize;
+            s.scroll(-n)
+        }
+        Action::PageDown => {
+            let n = s.body_rows() as isize;
+            s.scroll(n)
+        }
+        Action::Home => s.scroll(-(isize::MAX / 2)),
+        Action::End => s.scroll(isize::MAX / 2),
+        Action::NextPair | Action::PrevPair if s.view == View::Diff => {
+            let step = if action == Action::NextPair {
+                1
+            } else {
+                DIFF_PAIRS.len() - 1
+            };
+            s.diff_pair = (s.diff_pair + step) % DIFF_PAIRS.len();
+            s.diff_scroll = 0;
+            s.load_for_view();
+        }
+        Action::NextPair | Action::PrevPair => {}
+        Action::Enter => {
+            if s.view == View::Journal && !s.journal.is_empty() {
+                s.journal_open = !s.journal_open;
+            }
+        }
+        Action::Apply => {
+            if let Some(role) = s.role
+                && s.need_service("apply")
+            {
+                s.effects.push(Effect::SendApply(role));
+                s.say(format!("{role}: apply requested"), false);
+            }
+        }
+        Action::Rollback => {
+            if let Some(role) = s.role
+                && s.need_service("roll back")
+            {
+                s.confirm = Some(Confirm::Rollback(role));
+            }
+        }
+        Action::Restart => {
+            if let Some(role) = s.role
+                && s.need_service("restart the core")
+            {
+                s.confirm = Some(Confirm::Restart(role));
+            }
+        }
+        Action::ConfirmYes => match s.confirm.take() {
+            Some(Confirm::Rollback(role)) => {
+                s.effects.push(Effect::SendRollback(role));
+                s.say(format!("{role}: rollback requested"), false);
+            }
+            Some(Confirm::Restart(role)) => {
+                s.effects.push(Effect::SendRestart(role));
+                s.say(format!("{role}: restart requested"), false);
+            }
+            None => {}
+        },
+        Action::ConfirmNo => {
+            if s.confirm.take().is_some() {
+                s.say("cancelled", false);
+            }
+        }
+        Action::Resize(w, h) => s.size = (w, h),
+        Action::Connected { pid } => {
+            s.conn = Conn::Online { pid };
+            s.effects.push(Effect::RefreshStatus);
+            s.load_for_view();
+        }
+        Action::Disconnected(reason) => {
+            if !matches!(&s.conn, Conn::Offline { reason: r } if *r == reason) {
+                s.conn = Conn::Offline { reason };
+            }
+        }
+        Action::Snapshot(roles) => {
+            s.roles = roles;
+            let first = s.role.is_none();
+            if s.role.is_none_or(|r| !s.roles.iter().any(|v| v.role == r)) {
+                s.role = s.roles.first().map(|r| r.role);
+            }
+            if first && s.role.is_some() {
+                s.load_for_view();
+            }
+        }
+        Action::ServiceEvent(ev) => on_event(&mut s, &ev),
+        Action::DiffLoaded(d) => {
+            if Some(d.role) == s.role && d.pair == s.diff_pair {
+                s.diff = Some(d);
+            }
+        }
+        Action::JournalLoaded(rows) => {
+            s.journal = rows;
+            s.journal_selected = s.journal_selected.min(s.journal.len().saturating_sub(1));
+            if s.journal.is_empty() {
+                s.journal_open = false;
+            }
+        }
+        Action::LogsLoaded { role, lines } => {
+            if s.logs_role == Some(role) {
+                s.logs = lines.into_iter().collect();
+                while s.logs.len() > LOG_LINES {
+                    s.logs.pop_front();
+                }
+            }
+        }
+        Action::CommandDone { ok, text } => s.say(text, !ok),
+    }
+    s
+}
+
+fn on_event(s: &mut State, ev: &Value) {
+    let role = role_of(ev);
+    match event_kind(ev) {
+        "apply.start" => {
+            if let Some(role) = role {
+                s.attempts.insert(
+                    role,
+                    LiveAttempt {
+                        role: Some(role),
+                        attempt_id: ev["attempt_id"].as_str().unwrap_or("").into(),
+                        request_id: ev["request_id"].as_str().unwrap_or("").into(),
+                        ..LiveAttempt::default()
+                    },
+                );
+            }
+        }
+        "apply.phase" => {
+            if let Some(a) = role.and_then(|r| s.attempts.get_mut(&r)) {
+                let phase = ev["phase"].as_str().unwrap_or("").to_string();
+                if !a.phases.iter().any(|(p, _)| *p == phase) {
+                    a.phases.push((phase, 0));
+                }
+            }
+        }
+        "apply.done" => {
+            if let Some(role) = role {
+                let phases = ev["phases"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        (
+                            p["phase"].as_str().unwrap_or("").to_string(),
+                            p["ms"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect();
+                let status = ev["status"].as_str().unwrap_or("").to_string();
+                let ms = ev["duration_ms"].as_u64();
+                let error = ev["error_summary"].as_str().map(str::to_string);
+                s.attempts.insert(
+                    role,
+                    LiveAttempt {
+                        role: Some(role),
+                        attempt_id: ev["attempt_id"].as_str().unwrap_or("").into(),
+                        request_id: ev["request_id"].as_str().unwrap_or("").into(),
+                        phases,
+                        status: Some(status.clone()),
+                        duration_ms: ms,
+                        error: error.clone(),
+                        log_tail: ev["log_tail"].as_str().unwrap_or("").into(),
+                    },
+                );
+                let text = match &error {
+                    Some(e) => format!("{role}: {status}: {e}"),
+                    None => format!("{role}: {status} in {} ms", ms.unwrap_or(0)),
+                };
+                let failed = !matches!(status.as_str(), "committed" | "noop" | "superseded");
+                s.say(text, failed);
+                s.effects.push(Effect::RefreshStatus);
+                if s.role == Some(role) && matches!(s.view, View::Diff | View::Journal) {
+                    s.load_for_view();
+                }
+            }
+        }
+        "core.log" => {
+            if role.is_some() && role == s.logs_role {
+                s.logs
+                    .push_back(ev["line"].as_str().unwrap_or("").to_string());
+                if s.logs.len() > LOG_LINES {
+                    s.logs.pop_front();
+                }
+            }
+        }
+        "apply.log" => {}
+        "desired.changed" => {
+            s.effects.push(Effect::RefreshStatus);
+            if s.view == View::Diff && role == s.role {
+                s.load_for_view();
+            }
+        }
+        _ => s.effects.push(Effect::RefreshStatus),
+    }
+}

@@ -1,0 +1,217 @@
+//! `1` Dashboard: per role — core state, pid, uptime, Live/LKG hashes, inbound
+//! health, pending request (short id, age), apply.error, the last attempt as a
+//! phase timeline with milliseconds, TUN phase, deploys.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use xp2p_core::status::RoleView;
+
+use super::{Theme, short};
+use crate::state::{LiveAttempt, State};
+
+pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
+    if s.roles.is_empty() {
+        let msg =
+            "No roles yet: create one with `xp2p init --role client` (or server), or run a deploy.";
+        f.render_widget(
+            Paragraph::new(msg).block(Block::bordered().title(" dashboard ")),
+            area,
+        );
+        return;
+    }
+    let n = s.roles.len() as u32;
+    let areas = Layout::vertical((0..n).map(|_| Constraint::Ratio(1, n))).split(area);
+    for (view, a) in s.roles.iter().zip(areas.iter()) {
+        role_block(
+            f,
+            *a,
+            view,
+            s.attempts.get(&view.role),
+            Some(view.role) == s.role,
+            t,
+        );
+    }
+}
+
+pub fn age(ts: &str) -> String {
+    let Ok(t) = humantime::parse_rfc3339_weak(ts) else {
+        return "?".into();
+    };
+    let secs = std::time::SystemTime::now()
+        .duration_since(t)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+fn uptime(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{}s", secs / 60, secs % 60),
+        _ => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+fn ms_between(a: &str, b: &str) -> u64 {
+    match (
+        humantime::parse_rfc3339_weak(a),
+        humantime::parse_rfc3339_weak(b),
+    ) {
+        (Ok(x), Ok(y)) => y
+            .duration_since(x)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Phases with milliseconds: from the live attempt when it is the same one,
+/// else derived from the journal's timestamps.
+fn timeline(v: &RoleView, live: Option<&LiveAttempt>) -> (String, Option<u64>, Vec<(String, u64)>) {
+    if let Some(l) = live
+        && v.last_attempt
+            .as_ref()
+            .is_none_or(|a| a.attempt_id == l.attempt_id)
+    {
+        let status = l.status.clone().unwrap_or_else(|| "in progress".into());
+        return (status, l.duration_ms, l.phases.clone());
+    }
+    match &v.last_attempt {
+        Some(a) => {
+            let mut out = Vec::new();
+            let mut prev: Option<&str> = None;
+            for p in &a.phases {
+                out.push((p.phase.clone(), prev.map_or(0, |q| ms_between(q, &p.ts))));
+                prev = Some(&p.ts);
+            }
+            (
+                a.outcome.clone().unwrap_or_else(|| "in progress".into()),
+                a.duration_ms,
+                out,
+            )
+        }
+        None => ("none yet".into(), None, Vec::new()),
+    }
+}
+
+fn role_block(
+    f: &mut Frame,
+    area: Rect,
+    v: &RoleView,
+    live: Option<&LiveAttempt>,
+    selected: bool,
+    t: &Theme,
+) {
+    let c = &v.core;
+    let label = |s: &str| Span::styled(format!("{s:<9}"), t.dim());
+    let mut lines = vec![Line::from(vec![
+        label("core"),
+        Span::styled(c.display.clone(), t.display(&c.display)),
+        Span::raw(format!(
+            "  pid {}  up {}",
+            c.pid.map_or("-".into(), |p| p.to_string()),
+            c.uptime_s.map_or("-".into(), uptime)
+        )),
+    ])];
+    lines.push(Line::from(vec![
+        label("live"),
+        Span::raw(short(v.live.as_ref().map(|l| l.config_sha256.as_str()))),
+        Span::styled("   lkg ", t.dim()),
+        Span::raw(short(v.lkg.as_ref().map(|l| l.config_sha256.as_str()))),
+        Span::styled(
+            if v.desired_changed {
+                "   Desired differs from Live"
+            } else {
+                ""
+            },
+            t.warn(),
+        ),
+    ]));
+    let mut inb = vec![label("inbounds")];
+    if c.inbounds.is_empty() {
+        inb.push(Span::styled("none", t.dim()));
+    }
+    for i in &c.inbounds {
+        let style = match i.health.as_str() {
+            "reachable" => t.ok(),
+            "unreachable" => t.bad(),
+            _ => t.dim(),
+        };
+        inb.push(Span::raw(format!("{} :{} ", i.tag, i.port)));
+        inb.push(Span::styled(format!("{}  ", i.health), style));
+    }
+    lines.push(Line::from(inb));
+    lines.push(Line::from(match &v.pending_request {
+        Some(r) => vec![
+            label("request"),
+            Span::styled(
+                format!(
+                    "{} pending ({})",
+                    short(Some(&r.id)).get(..8).unwrap_or(""),
+                    age(&r.timestamp)
+                ),
+                t.warn(),
+            ),
+        ],
+        None => vec![label("request"), Span::styled("none", t.dim())],
+    }));
+    lines.push(Line::from(match &v.error {
+        Some(e) => vec![
+            label("error"),
+            Span::styled(
+                format!(
+                    "{}: {} (request {})",
+                    e.code,
+                    e.reason,
+                    e.request_id.get(..8).unwrap_or(&e.request_id)
+                ),
+                t.bad(),
+            ),
+        ],
+        None => vec![label("error"), Span::styled("none", t.dim())],
+    }));
+    let (outcome, ms, phases) = timeline(v, live);
+    let mut last = vec![
+        label("last"),
+        Span::styled(outcome.clone(), t.outcome(&outcome)),
+        Span::raw(ms.map_or(String::new(), |m| format!(" {m} ms"))),
+        Span::raw("  "),
+    ];
+    for (i, (p, ms)) in phases.iter().enumerate() {
+        if i > 0 {
+            last.push(Span::styled(" › ", t.dim()));
+        }
+        last.push(Span::raw(format!("{p} {ms}")));
+    }
+    lines.push(Line::from(last));
+    lines.push(Line::from(vec![
+        label("tun"),
+        Span::raw(v.tun_phase.clone()),
+        Span::styled("   deploys none", t.dim()),
+    ]));
+    let title = Line::from(vec![
+        Span::styled(
+            format!(" {} ", v.role),
+            if selected { t.selected() } else { t.title() },
+        ),
+        Span::styled(format!(" {} ", c.display), t.display(&c.display)),
+    ]);
+    let block = if selected {
+        Block::bordered().title(title).border_style(t.accent())
+    } else {
+        Block::bordered().title(title)
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}
