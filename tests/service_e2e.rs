@@ -484,3 +484,45 @@ fn a_burst_of_edits_gives_one_apply_and_a_held_lock_gives_lease_held() {
     assert_eq!(std::fs::read(p.live("client")).unwrap_or_default(), live);
     drop(svc);
 }
+
+/// CPU time (ms) a process has used, from /proc/PID/stat.
+fn cpu_ms(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat; index 11 and 12 after the comm.
+    (ticks(11) + ticks(12)) * 1000 / 100
+}
+
+/// Not a speed test: an idle service must not spin. A busy loop burns ~1 000 ms
+/// of CPU per second (one once did: the log follower woke itself by reading);
+/// the bound is generous for any loaded machine.
+#[test]
+fn an_idle_service_does_not_spin() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    let p = pair();
+    let svc = Service::start(&p.root);
+    assert!(
+        wait_until(LONG, || svc.log().contains("xp2p service ready")),
+        "{}",
+        svc.log()
+    );
+    p.wait_outcomes("client", 1);
+    p.wait_outcomes("server", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ms(svc.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ms(svc.pid()) - before;
+    assert!(used < 300, "idle service used {used} ms of CPU in 3 s");
+    drop(svc);
+}

@@ -78,7 +78,9 @@ impl LogTail {
         let name = path.file_name().map(|n| n.to_os_string());
         let notify_tx = wake_tx.clone();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            // Only writes matter: our own reads (open/close) must not wake us again.
             if let Ok(ev) = res
+                && !matches!(ev.kind, notify::EventKind::Access(_))
                 && ev
                     .paths
                     .iter()

@@ -24,15 +24,26 @@ pub fn run(layout: &Layout, a: &LogsArgs) -> i32 {
         return exit::OK;
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let mut watcher = match notify::recommended_watcher(move |_res| {
-        let _ = tx.send(());
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: cannot follow {}: {e}", path.display());
-            return exit::FAILED;
-        }
-    };
+    let name = path.file_name().map(|n| n.to_os_string());
+    let mut watcher =
+        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            // Writes to this file only: reading it ourselves (open/close) must not loop.
+            if let Ok(ev) = res
+                && !matches!(ev.kind, notify::EventKind::Access(_))
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            {
+                let _ = tx.send(());
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot follow {}: {e}", path.display());
+                return exit::FAILED;
+            }
+        };
     let dir = path.parent().unwrap_or(layout.log_root()).to_path_buf();
     let _ = std::fs::create_dir_all(&dir);
     if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
