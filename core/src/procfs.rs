@@ -38,6 +38,17 @@ pub fn cmdline(pid: i32) -> io::Result<Vec<String>> {
         .collect())
 }
 
+/// Pids whose command line contains `arg` exactly (e.g. a Live config path).
+pub fn pids_with_arg(arg: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| alive(*pid) && cmdline(*pid).is_ok_and(|c| c.iter().any(|a| a == arg)))
+        .collect()
+}
+
 /// socket inode -> fd number, for every socket fd of `pid`.
 pub fn socket_fds(pid: i32) -> io::Result<HashMap<u64, RawFd>> {
     let mut out = HashMap::new();

@@ -567,8 +567,9 @@ impl Runner {
             })
             .await;
             drop(lock);
+            let result = a.finish(Outcome::Noop, "done", None, false, false).await;
             self.succeed(&a).await;
-            return a.finish(Outcome::Noop, "done", None, false, false).await;
+            return result;
         }
 
         if *self.shutdown.borrow() {
@@ -673,9 +674,6 @@ impl Runner {
         a.phase("healthy", Some(format!("new core pid {}", cand.pid())))
             .await;
         let note = self.sup.promote(cand, "apply_committed").await;
-        if clears_error {
-            self.succeed(a).await;
-        }
         a.phases.push(PhaseTiming {
             phase: "done".into(),
             ms: a.last.elapsed().as_millis() as u64,
@@ -690,6 +688,12 @@ impl Runner {
         done.duration_ms = Some(a.started.elapsed().as_millis() as u64);
         done.live_sha256 = live_sha;
         journal_append(&self.journal, done).await;
+        crate::faults::maybe_crash("done");
+        // After the terminal record: the request entry goes and the error clears.
+        // A crash between the two leaves the request, which re-runs as a noop.
+        if clears_error {
+            self.succeed(a).await;
+        }
         let result = ApplyResult {
             role,
             request_id: a.request_id.clone(),

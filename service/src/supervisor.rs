@@ -408,9 +408,37 @@ impl RoleSupervisor {
         tokio::spawn(restart_loop(self.clone(), backoff, gen_at_crash));
     }
 
+    /// Stops cores that run this role's Live config but are not `keep` (a
+    /// candidate started by a service that crashed before promoting it).
+    async fn reap_orphans(&self, keep: Option<i32>) -> Vec<i32> {
+        let config = self
+            .layout
+            .live_dir(self.role)
+            .join(live::XRAY_JSON)
+            .display()
+            .to_string();
+        let pids = tokio::task::spawn_blocking(move || procfs::pids_with_arg(&config))
+            .await
+            .unwrap_or_default();
+        let mut reaped = Vec::new();
+        for pid in pids
+            .into_iter()
+            .filter(|p| Some(*p) != keep && *p != std::process::id() as i32)
+        {
+            if let Ok(proc) = CoreProc::adopt(pid) {
+                proc.stop(STOP_GRACE).await;
+                tracing::warn!(role = %self.role, pid, "stopped an orphan core (left by a crashed service)");
+                reaped.push(pid);
+            }
+        }
+        reaped
+    }
+
     /// Start-up: adopt the recorded core if it is provably ours and serving Live,
-    /// otherwise record why not and start fresh.
+    /// otherwise record why not and start fresh. Orphans are stopped first.
     pub async fn reattach_or_start(self: &Arc<Self>) -> Result<String, StartError> {
+        let recorded = session::read(&self.layout, self.role).and_then(|r| r.pid);
+        self.reap_orphans(recorded).await;
         let rt = live_runtime(&self.layout, self.role)?;
         let core = live_core(&self.layout, self.role)?;
         let verdict = match session::read(&self.layout, self.role) {
