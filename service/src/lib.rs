@@ -11,6 +11,7 @@ pub mod events;
 pub mod faults;
 pub mod ipc_server;
 pub mod logtail;
+pub mod platform;
 pub mod process;
 pub mod supervisor;
 pub mod watch;
@@ -363,9 +364,12 @@ async fn serve(opts: RunOptions) -> i32 {
         }
     }
     tracing::info!(roles = ?roles, "xp2p service ready");
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    platform::notify::tell(&format!("READY=1\nSTATUS=serving {}", names.join(", ")));
 
     wait_for_stop_signal().await;
     tracing::info!("stopping: finishing or abandoning running applies");
+    platform::notify::tell("STOPPING=1\nSTATUS=stopping");
     let _ = shutdown_tx.send(true);
     for t in runner_tasks {
         let _ = t.await;

@@ -53,6 +53,8 @@ pub struct LiveAttempt {
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
     pub log_tail: String,
+    /// When the previous phase was reached (to time the next one).
+    pub last_at: Option<std::time::SystemTime>,
 }
 
 /// A computed diff between two sides.
@@ -370,6 +372,8 @@ pub fn reduce(mut s: State, action: Action) -> State {
             s.load_for_view();
         }
         Action::Disconnected(reason) => {
+            // An attempt seen in progress may have ended unseen: the snapshot decides.
+            s.attempts.retain(|_, a| a.status.is_some());
             if !matches!(&s.conn, Conn::Offline { reason: r } if *r == reason) {
                 s.conn = Conn::Offline { reason };
             }
@@ -391,8 +395,14 @@ pub fn reduce(mut s: State, action: Action) -> State {
             }
         }
         Action::JournalLoaded(rows) => {
+            // Keep the same attempt selected (newer attempts arrive on top).
+            let kept = s
+                .journal
+                .get(s.journal_selected)
+                .and_then(|a| rows.iter().position(|r| r.attempt_id == a.attempt_id));
             s.journal = rows;
-            s.journal_selected = s.journal_selected.min(s.journal.len().saturating_sub(1));
+            s.journal_selected =
+                kept.unwrap_or(s.journal_selected.min(s.journal.len().saturating_sub(1)));
             if s.journal.is_empty() {
                 s.journal_open = false;
             }
@@ -429,8 +439,21 @@ fn on_event(s: &mut State, ev: &Value) {
         "apply.phase" => {
             if let Some(a) = role.and_then(|r| s.attempts.get_mut(&r)) {
                 let phase = ev["phase"].as_str().unwrap_or("").to_string();
+                let at = ev["at"]
+                    .as_str()
+                    .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+                let ms = match (a.last_at, at) {
+                    (Some(prev), Some(now)) => now
+                        .duration_since(prev)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0),
+                    _ => 0,
+                };
+                if at.is_some() {
+                    a.last_at = at;
+                }
                 if !a.phases.iter().any(|(p, _)| *p == phase) {
-                    a.phases.push((phase, 0));
+                    a.phases.push((phase, ms));
                 }
             }
         }
@@ -461,6 +484,7 @@ fn on_event(s: &mut State, ev: &Value) {
                         duration_ms: ms,
                         error: error.clone(),
                         log_tail: ev["log_tail"].as_str().unwrap_or("").into(),
+                        last_at: None,
                     },
                 );
                 let text = match &error {

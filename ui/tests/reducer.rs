@@ -951,6 +951,7 @@ fn apply_done_committed_reports_success_and_refreshes() {
             duration_ms: Some(840),
             error: None,
             log_tail: "line one\nline two".into(),
+            last_at: None,
         }
     );
     assert_eq!(s.effects, vec![Effect::RefreshStatus]);
@@ -1205,6 +1206,22 @@ fn journal_loaded_replaces_rows_and_clamps_the_selection() {
     );
     assert_eq!(s.journal_selected, 2, "a valid selection is kept");
     assert!(s.effects.is_empty());
+}
+
+#[test]
+fn journal_loaded_keeps_the_selected_attempt_when_newer_ones_arrive() {
+    // Newest first: attempt-7 is on row 2; two new attempts push it to row 4.
+    let s = State {
+        journal: (5..10).rev().map(row).collect(),
+        journal_selected: 2,
+        journal_open: true,
+        ..journal_state(0)
+    };
+    assert_eq!(s.journal[2].attempt_id, "attempt-7");
+    let s = reduce(s, Action::JournalLoaded((5..12).rev().map(row).collect()));
+    assert_eq!(s.journal_selected, 4);
+    assert_eq!(s.journal[s.journal_selected].attempt_id, "attempt-7");
+    assert!(s.journal_open, "the open attempt is still the same one");
 }
 
 #[test]

@@ -330,33 +330,69 @@ fn apply_error() {
     snap("apply_error", &state);
 }
 
+const ROLLBACK_ERROR: &str = "inbound socks :1080 not listening after 5 s";
+
+/// What the files say after a health check failed and the previous core came back.
+fn rolled_back_client() -> RoleView {
+    RoleView {
+        desired_changed: true,
+        error: Some(ErrorEntry {
+            request_id: "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f".into(),
+            attempt_id: "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b".into(),
+            code: ErrorCode::HealthCheckFailed,
+            phase: "healthy".into(),
+            reason: ROLLBACK_ERROR.into(),
+            timestamp: PAST.into(),
+        }),
+        last_attempt: Some(AttemptView {
+            request_id: "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f".into(),
+            phase: "healthy".into(),
+            ..attempt(
+                "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b",
+                "rolled_back",
+                &[
+                    ("received", 0),
+                    ("compiled", 12),
+                    ("validated", 310),
+                    ("staged", 312),
+                    ("started", 443),
+                ],
+                Some(&format!("health_check_failed: {ROLLBACK_ERROR}")),
+                5612,
+            )
+        }),
+        ..healthy_client()
+    }
+}
+
 #[test]
 fn rolled_back_seen_live() {
-    // The attempt arrives as events while the console runs; the snapshot still
-    // shows the previous attempt, the live one wins on the dashboard.
-    let error = "health_check_failed: inbound socks :1080 not listening after 5 s";
-    let mut s = healthy();
+    // The attempt arrived as events while the console ran, then the status
+    // refresh brought the same attempt from the journal: the live phase
+    // timings win on the dashboard.
+    let mut s = online(vec![rolled_back_client(), healthy_server()]);
     for ev in [
         json!({"kind": "apply.start", "role": "client",
                "attempt_id": "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b",
                "request_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"}),
-        json!({"kind": "apply.phase", "role": "client", "phase": "compiled"}),
+        json!({"kind": "apply.phase", "role": "client", "phase": "received"}),
         json!({
             "kind": "apply.done", "role": "client",
             "attempt_id": "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b",
             "request_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
             "status": "rolled_back", "duration_ms": 5_612,
-            "error_summary": error,
+            "error_summary": ROLLBACK_ERROR,
             "phases": [
-                {"phase": "received", "ms": 0}, {"phase": "compiled", "ms": 12},
-                {"phase": "validated", "ms": 298}, {"phase": "staged", "ms": 2},
-                {"phase": "started", "ms": 131}, {"phase": "rolled_back", "ms": 5169},
+                {"phase": "received", "ms": 0}, {"phase": "compiled", "ms": 11},
+                {"phase": "validated", "ms": 297}, {"phase": "staged", "ms": 3},
+                {"phase": "started", "ms": 130},
             ],
             "log_tail": "",
         }),
     ] {
         s = reduce(s, Action::ServiceEvent(ev));
     }
+    assert_eq!(s.effects, vec![xp2p_ui::state::Effect::RefreshStatus]);
     s.effects.clear();
     assert_eq!(
         s.attempts[&Role::Client].status.as_deref(),
@@ -368,28 +404,9 @@ fn rolled_back_seen_live() {
 #[test]
 fn rolled_back_from_the_journal() {
     // Offline or after a restart of the console: only the journal knows.
-    let client = RoleView {
-        live: Some(slot(CLIENT_LIVE)),
-        last_attempt: Some(attempt(
-            "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b",
-            "rolled_back",
-            &[
-                ("received", 0),
-                ("compiled", 12),
-                ("validated", 310),
-                ("staged", 312),
-                ("started", 443),
-                ("done", 5612),
-            ],
-            Some("health_check_failed: inbound socks :1080 not listening after 5 s"),
-            5612,
-        )),
-        desired_changed: true,
-        ..healthy_client()
-    };
     snap(
         "rolled_back_journal",
-        &online(vec![client, healthy_server()]),
+        &online(vec![rolled_back_client(), healthy_server()]),
     );
 }
 

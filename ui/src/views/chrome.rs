@@ -16,7 +16,7 @@ pub fn header(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     };
     let role = s.role.map_or("-".to_string(), |r| r.to_string());
     let conn = match &s.conn {
-        Conn::Online { pid } => Span::styled(format!("● online (service pid {pid})"), t.ok()),
+        Conn::Online { pid } => Span::styled(format!("● online pid {pid}"), t.ok()),
         Conn::Connecting => Span::styled("○ connecting".to_string(), t.warn()),
         Conn::Offline { .. } => Span::styled("○ offline".to_string(), t.bad()),
     };
@@ -39,17 +39,14 @@ pub fn offline_banner(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         Conn::Offline { reason } => reason.as_str(),
         _ => "",
     };
-    let text = vec![
-        Line::styled(
-            "The service is not running: a read-only view built from the files.",
+    let text = Line::from(vec![
+        Span::styled(
+            "Service not running (read-only view from the files; start it: xp2p service run). ",
             t.warn(),
         ),
-        Line::styled(
-            format!("Start it with `xp2p service run`. ({reason})"),
-            t.dim(),
-        ),
-    ];
-    f.render_widget(Paragraph::new(text), area);
+        Span::styled(reason.to_string(), t.dim()),
+    ]);
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
 pub fn status_line(f: &mut Frame, area: Rect, s: &State, t: &Theme) {

@@ -1,6 +1,6 @@
 //! `1` Dashboard: per role — core state, pid, uptime, Live/LKG hashes, inbound
 //! health, pending request (short id, age), apply.error, the last attempt as a
-//! phase timeline with milliseconds, TUN phase, deploys.
+//! phase timeline with milliseconds, TUN phase.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -13,10 +13,11 @@ use crate::state::{LiveAttempt, State};
 
 pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     if s.roles.is_empty() {
-        let msg =
-            "No roles yet: create one with `xp2p init --role client` (or server), or run a deploy.";
+        let msg = "No roles yet: create one with `xp2p init --role client` (or server).";
         f.render_widget(
-            Paragraph::new(msg).block(Block::bordered().title(" dashboard ")),
+            Paragraph::new(msg)
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(" dashboard ")),
             area,
         );
         return;
@@ -48,6 +49,17 @@ pub fn age(ts: &str) -> String {
         60..3600 => format!("{}m ago", secs / 60),
         3600..86400 => format!("{}h ago", secs / 3600),
         _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+/// `reason (request id)`, with the code in front unless the reason already ends
+/// with it (compile problems do: `… [invalid_toml]`).
+fn error_text(e: &xp2p_core::store::markers::ErrorEntry) -> String {
+    let id = e.request_id.get(..8).unwrap_or(&e.request_id);
+    if e.reason.contains(&format!("[{}]", e.code)) {
+        format!("{} (request {id})", e.reason)
+    } else {
+        format!("{}: {} (request {id})", e.code, e.reason)
     }
 }
 
@@ -163,18 +175,7 @@ fn role_block(
         None => vec![label("request"), Span::styled("none", t.dim())],
     }));
     lines.push(Line::from(match &v.error {
-        Some(e) => vec![
-            label("error"),
-            Span::styled(
-                format!(
-                    "{}: {} (request {})",
-                    e.code,
-                    e.reason,
-                    e.request_id.get(..8).unwrap_or(&e.request_id)
-                ),
-                t.bad(),
-            ),
-        ],
+        Some(e) => vec![label("error"), Span::styled(error_text(e), t.bad())],
         None => vec![label("error"), Span::styled("none", t.dim())],
     }));
     let (outcome, ms, phases) = timeline(v, live);
@@ -194,7 +195,7 @@ fn role_block(
     lines.push(Line::from(vec![
         label("tun"),
         Span::raw(v.tun_phase.clone()),
-        Span::styled("   deploys none", t.dim()),
+        Span::raw(""),
     ]));
     let title = Line::from(vec![
         Span::styled(
