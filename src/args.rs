@@ -79,6 +79,37 @@ pub enum Command {
 pub enum ServiceCommand {
     /// Run the service in the foreground (what systemd/SCM start).
     Run(ServiceRunArgs),
+    /// Write the systemd unit for this CONFIG_ROOT and enable it.
+    Install(ServiceInstallArgs),
+    /// Disable and remove the systemd unit.
+    Uninstall(ServiceManageArgs),
+    /// systemctl start xp2p.service
+    Start(ServiceManageArgs),
+    /// systemctl stop xp2p.service (the service stops its cores)
+    Stop(ServiceManageArgs),
+    /// systemctl restart xp2p.service
+    Restart(ServiceManageArgs),
+    /// The manager's view of the unit joined with the service's own status.
+    Status(ServiceManageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceManageArgs {
+    /// Print what would be run, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory of the unit file (default /etc/systemd/system).
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceInstallArgs {
+    #[command(flatten)]
+    pub manage: ServiceManageArgs,
+    /// The xp2p binary the unit runs (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,10 @@ use clap::Parser;
 
 fn main() {
     let cli = args::Cli::parse();
-    if !matches!(cli.command, args::Command::Service(_)) {
+    if !matches!(
+        cli.command,
+        args::Command::Service(args::ServiceCommand::Run(_))
+    ) {
         // One-shot commands die quietly when their reader goes away (`| head`),
         // like other Unix tools; the service keeps Rust's default (ignored).
         // SAFETY: setting a signal disposition before any thread starts.

@@ -80,6 +80,24 @@ fn service_section(layout: &Layout) -> ServiceSection {
     ServiceSection::default()
 }
 
+/// `[logging]` from the role files (client first), tolerant of any error: the
+/// service must log even when Desired is broken.
+pub fn logging_section(layout: &Layout) -> xp2p_core::desired::LoggingSection {
+    #[derive(serde::Deserialize)]
+    struct Partial {
+        logging: Option<xp2p_core::desired::LoggingSection>,
+    }
+    for role in Role::ALL {
+        let Ok(src) = std::fs::read_to_string(layout.desired_toml(role)) else {
+            continue;
+        };
+        if let Ok(Partial { logging: Some(l) }) = toml_partial(&src) {
+            return l;
+        }
+    }
+    xp2p_core::desired::LoggingSection::default()
+}
+
 fn toml_partial<T: serde::de::DeserializeOwned>(src: &str) -> Result<T, String> {
     xp2p_core::desired::load::parse_toml(std::path::Path::new(""), src).map_err(|e| e.to_string())
 }
@@ -210,11 +228,12 @@ async fn serve(opts: RunOptions) -> i32 {
         .filter(|r| layout.desired_toml(*r).is_file() || layout.live_dir(*r).is_dir())
         .collect();
     let service_cfg = service_section(&layout);
+    let core_log_max = u64::from(logging_section(&layout).core_log_max_mb) * 1024 * 1024;
     let events = EventBus::default();
     let mut watchers = Vec::new();
     let mut sups: HashMap<Role, Arc<RoleSupervisor>> = HashMap::new();
     for role in &roles {
-        let (tail, w) = match LogTail::start(&layout.core_log(*role)) {
+        let (tail, w) = match LogTail::start(&layout.core_log(*role), core_log_max) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!(
@@ -305,7 +324,8 @@ async fn serve(opts: RunOptions) -> i32 {
         return EXIT_NO_CONFIG;
     }
 
-    // Runners and watchers.
+    // Runners and watchers. Subscribe first: readiness waits for first applies.
+    let mut first_results = events.subscribe();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut pokes = HashMap::new();
     let mut runner_tasks = Vec::new();
@@ -363,6 +383,7 @@ async fn serve(opts: RunOptions) -> i32 {
             return 1;
         }
     }
+    wait_cores_up(&roles, &sups, &mut first_results).await;
     tracing::info!(roles = ?roles, "xp2p service ready");
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     platform::notify::tell(&format!("READY=1\nSTATUS=serving {}", names.join(", ")));
@@ -389,6 +410,39 @@ async fn serve(opts: RunOptions) -> i32 {
     drop(instance_lock);
     tracing::info!("xp2p service stopped");
     0
+}
+
+/// Readiness: every served role has a running core or has finished an attempt
+/// (a role whose Desired fails must not hold the others back), within 60 s.
+async fn wait_cores_up(
+    roles: &[Role],
+    sups: &HashMap<Role, Arc<RoleSupervisor>>,
+    results: &mut tokio::sync::broadcast::Receiver<events::Event>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut finished: Vec<Role> = Vec::new();
+    loop {
+        let mut waiting = Vec::new();
+        for role in roles {
+            if !finished.contains(role) && sups[role].active_pid().await.is_none() {
+                waiting.push(*role);
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        tokio::select! {
+            ev = results.recv() => match ev {
+                Ok(events::Event::ApplyDone(r)) if r.status != "superseded" => finished.push(r.role),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(roles = ?waiting, "not every core is up after 60 s; reporting ready anyway");
+                return;
+            }
+        }
+    }
 }
 
 /// True when the journal's last attempt on `digest` for `role` reached an outcome

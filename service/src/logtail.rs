@@ -66,12 +66,17 @@ pub struct LogTail {
     tx: broadcast::Sender<LogLine>,
     offset: Arc<Mutex<u64>>,
     wake: mpsc::UnboundedSender<()>,
+    /// Rotate past this size (0: never).
+    max_bytes: u64,
 }
 
 impl LogTail {
     /// Starts following `path` (which may not exist yet). The returned watcher must
     /// be kept alive as long as the tail is needed.
-    pub fn start(path: &Path) -> std::io::Result<(LogTail, notify::RecommendedWatcher)> {
+    pub fn start(
+        path: &Path,
+        max_bytes: u64,
+    ) -> std::io::Result<(LogTail, notify::RecommendedWatcher)> {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
@@ -101,6 +106,7 @@ impl LogTail {
             tx,
             offset: Arc::new(Mutex::new(start.saturating_sub(RING_BYTES as u64))),
             wake: wake_tx,
+            max_bytes,
         };
         let reader = tail.clone();
         tokio::spawn(async move {
@@ -182,6 +188,29 @@ impl LogTail {
         if let Ok(mut o) = self.offset.lock() {
             *o = pos;
         }
+        if self.max_bytes > 0 && len > self.max_bytes {
+            self.rotate().await;
+        }
+    }
+
+    /// Copies the log to `<name>.1` and truncates it in place: the core keeps its
+    /// O_APPEND descriptor and writes on from the start (lines written during the
+    /// copy may be lost).
+    async fn rotate(&self) {
+        let mut old = self.path.clone().into_os_string();
+        old.push(".1");
+        if tokio::fs::copy(&self.path, &old).await.is_err() {
+            return;
+        }
+        if let Ok(f) = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .await
+            && f.set_len(0).await.is_ok()
+            && let Ok(mut o) = self.offset.lock()
+        {
+            *o = 0;
+        }
     }
 }
 
@@ -194,7 +223,7 @@ mod tests {
     async fn follows_appended_lines() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("core-client.log");
-        let (tail, _w) = LogTail::start(&p).unwrap();
+        let (tail, _w) = LogTail::start(&p, 0).unwrap();
         let mut rx = tail.subscribe();
         let mut f = std::fs::OpenOptions::new()
             .create(true)

@@ -159,10 +159,35 @@ pub enum ServerProfile {
 
 // --- shared sections ---------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingSection {
     pub level: LogLevel,
+    /// `service.log` line format.
+    pub format: LogFormat,
+    /// Daily `service.log` files kept.
+    pub retention_days: u32,
+    /// A core log is rotated (to `core-<role>.log.1`) past this size.
+    pub core_log_max_mb: u32,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        LoggingSection {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+            retention_days: 7,
+            core_log_max_mb: 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
