@@ -68,6 +68,18 @@ pub enum Command {
     Journal(JournalArgs),
     /// Show (or follow) a role's core log.
     Logs(LogsArgs),
+    /// Shell completions on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (xp2p.1 and one per command) into a directory.
+    Man {
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// A throwaway server and client on loopback through a real core, with the console.
+    Demo(DemoArgs),
     /// The operator console (dashboard, diff, journal, logs, actions).
     Tui(TuiArgs),
     /// Run or manage the xp2p service.
@@ -231,4 +243,11 @@ pub struct TuiArgs {
     /// Role selected at start.
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// No console: print the SOCKS address and wait for Ctrl-C.
+    #[arg(long)]
+    pub headless: bool,
 }

@@ -1,7 +1,9 @@
 //! Command families. Each returns the process exit code.
 
 mod apply;
+mod demo;
 mod diff;
+mod docs;
 mod init;
 mod ipc;
 mod journal;
@@ -29,6 +31,9 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Status(a) => status::run(layout, &a),
         Command::Journal(a) => journal::run(layout, &a),
         Command::Logs(a) => logs::run(layout, &a),
+        Command::Demo(a) => demo::run(&a),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(&dir),
         Command::Tui(a) => {
             xp2p_ui::run(layout.clone(), ipc::socket(layout), a.role.map(Into::into))
         }
