@@ -1,0 +1,67 @@
+"""Driver for soak.sh. Standard library only."""
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+XP2P, N, DRAIN = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def sample(pid):
+    rss = next((int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")), 0)
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    kids = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid and stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    kids += 1
+            except (OSError, IndexError, ValueError):
+                pass
+    return rss, fds, kids
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="xp2p-soak-")
+    os.makedirs(f"{root}/tls/server")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=soak.local",
+                    "-keyout", f"{root}/tls/server/key.pem", "-out", f"{root}/tls/server/cert.pem"], check=True, capture_output=True)
+    trojan, socks = free_port(), free_port()
+    open(f"{root}/xp2p-server.toml", "w").write(f'[server]\nlisten = "127.0.0.1"\ntrojan_port = {trojan}\n[[server.users]]\nuser_label = "s@x"\ncredential = "pw"\n')
+    base = (f'[service]\ndebounce_ms = 600000\ndrain_ms = {DRAIN}\n[client]\nsocks_address = "127.0.0.1:{socks}"\n'
+            f'[[client.endpoints]]\nhostname = "soak.local"\naddress = "127.0.0.1"\nport = {trojan}\nuser = "s@x"\npassword = "pw"\nallow_insecure = true\n')
+    open(f"{root}/xp2p-client.toml", "w").write(base)
+    env = dict(os.environ, XP2P_LOG_ROOT=f"{root}/logs")
+    svc = subprocess.Popen([XP2P, "--config-root", root, "service", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if os.path.exists(f"{root}/.state/live/config-client/xray.json") and os.path.exists(f"{root}/.state/xp2p.sock"): break
+            time.sleep(0.1)
+        samples, t0 = [], time.monotonic()
+        for i in range(N):
+            open(f"{root}/xp2p-client.toml", "w").write(base + f'[[client.redirects]]\ncidr = "10.{i // 256 % 256}.{i % 256}.0/24"\noutbound_tag = "direct"\n')
+            out = subprocess.run([XP2P, "--config-root", root, "apply", "--role", "client", "--wait", "--json"], env=env, capture_output=True, text=True)
+            status = json.loads(out.stdout)["result"]["status"] if out.stdout else "error"
+            if status != "committed":
+                sys.exit(f"apply {i}: {status} {out.stderr}")
+            samples.append(sample(svc.pid))
+        warm = samples[min(10, len(samples) - 1)]
+        end = samples[-1]
+        grew = []
+        for k, name in enumerate(("rss_kib", "open_fds", "child_processes")):
+            series = [s[k] for s in samples]
+            print(json.dumps({"figure": "soak", "metric": name, "applies": N, "start": warm[k], "end": end[k], "max": max(series)}))
+            limit = warm[k] * 1.25 + 1024 if k == 0 else warm[k]
+            if end[k] > limit:
+                grew.append(name)
+        print(json.dumps({"figure": "soak_duration_s", "applies": N, "seconds": round(time.monotonic() - t0, 1)}))
+        if grew:
+            sys.exit(f"grew: {', '.join(grew)}")
+    finally:
+        svc.send_signal(signal.SIGTERM); svc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+main()
