@@ -355,6 +355,25 @@ impl Runner {
         });
     }
 
+    /// The role lock (held while Desired is read and Live swapped), waiting a
+    /// little for a CLI that holds it for milliseconds; else `lease_held`.
+    async fn role_lock(&self) -> Result<FileLock, Failure> {
+        let path = self.layout.role_lock(self.role);
+        match blocking(move || lock_with_patience(path)).await {
+            Ok(Ok(l)) => Ok(l),
+            Ok(Err(e)) => Err(Failure {
+                code: ErrorCode::LeaseHeld,
+                message: e.to_string(),
+                phase: "received",
+            }),
+            Err(e) => Err(Failure {
+                code: ErrorCode::Internal,
+                message: e,
+                phase: "received",
+            }),
+        }
+    }
+
     async fn fail(&self, a: &mut Attempt<'_>, f: Failure) -> ApplyResult {
         let entry = ErrorEntry {
             request_id: a.request_id.clone(),
@@ -386,33 +405,9 @@ impl Runner {
         let role = self.role;
 
         // The role lock: held while Desired is read and Live swapped.
-        let lock_path = self.layout.role_lock(role);
-        let lock = match blocking(move || lock_with_patience(lock_path)).await {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                return self
-                    .fail(
-                        &mut a,
-                        Failure {
-                            code: ErrorCode::LeaseHeld,
-                            message: e.to_string(),
-                            phase: "received",
-                        },
-                    )
-                    .await;
-            }
-            Err(e) => {
-                return self
-                    .fail(
-                        &mut a,
-                        Failure {
-                            code: ErrorCode::Internal,
-                            message: e,
-                            phase: "received",
-                        },
-                    )
-                    .await;
-            }
+        let lock = match self.role_lock().await {
+            Ok(l) => l,
+            Err(f) => return self.fail(&mut a, f).await,
         };
 
         // compiled
@@ -754,33 +749,9 @@ impl Runner {
         });
         a.phase("received", Some("rollback: Live <-> LKG".into()))
             .await;
-        let lock_path = self.layout.role_lock(role);
-        let lock = match blocking(move || lock_with_patience(lock_path)).await {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                return self
-                    .fail(
-                        &mut a,
-                        Failure {
-                            code: ErrorCode::LeaseHeld,
-                            message: e.to_string(),
-                            phase: "received",
-                        },
-                    )
-                    .await;
-            }
-            Err(e) => {
-                return self
-                    .fail(
-                        &mut a,
-                        Failure {
-                            code: ErrorCode::Internal,
-                            message: e,
-                            phase: "received",
-                        },
-                    )
-                    .await;
-            }
+        let lock = match self.role_lock().await {
+            Ok(l) => l,
+            Err(f) => return self.fail(&mut a, f).await,
         };
         if !self.layout.lkg_dir(role).is_dir() || !self.layout.live_dir(role).is_dir() {
             drop(lock);
