@@ -368,13 +368,13 @@ async fn serve(opts: RunOptions) -> i32 {
         started: std::time::Instant::now(),
     });
     let ipc_task = tokio::spawn(ipc_server::serve(listener, ipc_ctx));
-    match watch::start(
+    let desired_watch = match watch::start(
         layout.clone(),
         Duration::from_millis(service_cfg.debounce_ms),
         pokes,
         events.clone(),
     ) {
-        Ok(w) => watchers.push(w),
+        Ok(task) => task,
         Err(e) => {
             eprintln!(
                 "xp2p service: cannot watch {}: {e}",
@@ -382,7 +382,7 @@ async fn serve(opts: RunOptions) -> i32 {
             );
             return 1;
         }
-    }
+    };
     wait_cores_up(&roles, &sups, &mut first_results).await;
     tracing::info!(roles = ?roles, "xp2p service ready");
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
@@ -406,6 +406,7 @@ async fn serve(opts: RunOptions) -> i32 {
     }
     ipc_task.abort();
     let _ = std::fs::remove_file(&socket);
+    desired_watch.abort();
     drop(watchers);
     drop(instance_lock);
     tracing::info!("xp2p service stopped");

@@ -40,31 +40,64 @@ fn classify(layout: &Layout, path: &Path) -> Option<Touch> {
     None
 }
 
-/// Starts watching CONFIG_ROOT. Returns the watcher (keep it alive).
+/// The directories worth watching, each non-recursively: the root (Desired TOMLs),
+/// `.state` (markers), the snippet folders and the server's TLS folder. Watching the
+/// root recursively would follow every staging/Live directory the service itself
+/// creates and renames (notify keeps a watch and a path entry per directory: the
+/// 1 000-apply soak showed the service's memory growing with it).
+fn wanted_dirs(layout: &Layout) -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![layout.root().to_path_buf(), layout.state_dir()];
+    dirs.extend(Role::ALL.iter().map(|r| layout.snippets_dir(*r)));
+    dirs.push(layout.root().join("tls"));
+    dirs.push(layout.tls_server_dir());
+    dirs
+}
+
+/// Starts watching. The watcher lives in the returned task (abort it to stop).
 pub fn start(
     layout: Layout,
     debounce: Duration,
     pokes: HashMap<Role, mpsc::UnboundedSender<RunnerCmd>>,
     events: EventBus,
-) -> notify::Result<notify::RecommendedWatcher> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+) -> notify::Result<tokio::task::JoinHandle<()>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(PathBuf, bool)>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && !matches!(ev.kind, notify::EventKind::Access(_))
         {
+            let created = matches!(ev.kind, notify::EventKind::Create(_));
             for p in ev.paths {
-                let _ = tx.send(p);
+                let _ = tx.send((p, created));
             }
         }
     })?;
-    watcher.watch(layout.root(), RecursiveMode::Recursive)?;
-    tokio::spawn(async move {
+    let wanted = wanted_dirs(&layout);
+    let mut watched: Vec<PathBuf> = Vec::new();
+    for dir in &wanted {
+        if dir.is_dir() {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+            watched.push(dir.clone());
+        }
+    }
+    Ok(tokio::spawn(async move {
+        // The watcher is owned here: it lives exactly as long as this task.
+        let mut watcher = watcher;
         let mut due: HashMap<Role, tokio::time::Instant> = HashMap::new();
         loop {
             let next = due.values().min().copied();
             tokio::select! {
-                path = rx.recv() => {
-                    let Some(path) = path else { break };
+                item = rx.recv() => {
+                    let Some((path, created)) = item else { break };
+                    // A wanted folder appeared (e.g. config-client/): watch it too.
+                    if created && wanted.contains(&path) && !watched.contains(&path) && path.is_dir() {
+                        if watcher.watch(&path, RecursiveMode::NonRecursive).is_ok() {
+                            watched.push(path.clone());
+                        }
+                        if let Some(role) = Role::ALL.into_iter().find(|r| layout.snippets_dir(*r) == path) {
+                            due.insert(role, tokio::time::Instant::now() + debounce);
+                        }
+                        continue;
+                    }
                     match classify(&layout, &path) {
                         Some(Touch::Request) => {
                             for p in pokes.values() {
@@ -103,8 +136,7 @@ pub fn start(
                 }
             }
         }
-    });
-    Ok(watcher)
+    }))
 }
 
 /// Publishes each role's pending request and error as a `markers` event.
