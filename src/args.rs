@@ -68,6 +68,8 @@ pub enum Command {
     Journal(JournalArgs),
     /// Show (or follow) a role's core log.
     Logs(LogsArgs),
+    /// Round trips through the tunnel to the server's diagnostics responder.
+    Ping(PingArgs),
     /// Shell completions on stdout.
     Completions {
         #[arg(value_enum)]
@@ -85,6 +87,69 @@ pub enum Command {
     /// Run or manage the xp2p service.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Client-side commands (deploy).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Server-side commands (deploy).
+    #[command(subcommand)]
+    Server(ServerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Print a deploy link and bring up a tunnel once a server takes it.
+    Deploy(ClientDeployArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Accept exactly one deploy for a link made by `xp2p client deploy`.
+    Deploy(ServerDeployArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientDeployArgs {
+    /// The server's host name or IP (dialed; its certificate name when new).
+    #[arg(long)]
+    pub host: String,
+    /// The server's deploy port.
+    #[arg(long, default_value_t = 62025)]
+    pub port: u16,
+    /// Trojan port for a new server (default 58443; an existing server keeps its own).
+    #[arg(long)]
+    pub trojan_port: Option<u16>,
+    /// Mode after deploy: proxy, tun:split or tun:full (default: keep the current one).
+    #[arg(long)]
+    pub mode: Option<xp2p_core::deploy::Mode>,
+    /// How long the link stays valid.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
+    /// User label created on the server (default deploy-<unix>@local).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// SOCKS address written to xp2p-client.toml (default: keep the current one,
+    /// 127.0.0.1:51180 for a new file).
+    #[arg(long, value_name = "ADDR")]
+    pub socks: Option<std::net::SocketAddr>,
+    /// One JSON object per step on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerDeployArgs {
+    /// The deploy link printed by `xp2p client deploy`.
+    #[arg(long)]
+    pub link: String,
+    /// Address to listen on (default 0.0.0.0 and the link's port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Stop waiting for a client after this long (the link's expiry also ends it).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// One JSON object per step on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,4 +315,15 @@ pub struct DemoArgs {
     /// No console: print the SOCKS address and wait for Ctrl-C.
     #[arg(long)]
     pub headless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Only this endpoint (default: every endpoint of the client's Live config).
+    #[arg(long, value_name = "TAG")]
+    pub endpoint: Option<String>,
+    #[arg(long, default_value_t = 3)]
+    pub count: u32,
+    #[arg(long)]
+    pub json: bool,
 }

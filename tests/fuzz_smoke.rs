@@ -15,7 +15,10 @@ const TARGETS: [&str; 3] = ["desired_toml", "snippets", "ipc_frame"];
 #[test]
 fn every_fuzz_target_survives_a_short_run() {
     let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let has_cargo_fuzz = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    let has_cargo_fuzz = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !has_cargo_fuzz {
         return eprintln!("skipped: cargo-fuzz is not installed (cargo install cargo-fuzz)");
     }
@@ -29,10 +32,18 @@ fn every_fuzz_target_survives_a_short_run() {
             .env_remove("CARGO_TARGET_DIR")
             .args(["fuzz", "run", target])
             .arg(corpus.path())
-            .args(["--", &format!("-max_total_time={secs}"), "-rss_limit_mb=2048"])
+            .args([
+                "--",
+                &format!("-max_total_time={secs}"),
+                "-rss_limit_mb=2048",
+            ])
             .output()
             .expect("run cargo fuzz");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "fuzz target {target} failed:\n{}", &stderr[stderr.len().saturating_sub(4000)..]);
+        assert!(
+            out.status.success(),
+            "fuzz target {target} failed:\n{}",
+            &stderr[stderr.len().saturating_sub(4000)..]
+        );
     }
 }

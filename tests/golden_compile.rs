@@ -156,6 +156,12 @@ fn classify(rule: &Value) -> String {
     if rule.get("port").is_some() && out == "direct" {
         return "bypass".into();
     }
+    if rule["ip"][0]
+        .as_str()
+        .is_some_and(|ip| ip.starts_with("127.255."))
+    {
+        return format!("system-marker->{out}");
+    }
     if let Some(d) = rule["domain"][0].as_str() {
         return format!("redirect {d}->{out}");
     }
@@ -224,8 +230,10 @@ fn client_rule_order_follows_formats_md() {
             // 1 endpoint bypass, in endpoint order
             "bypass",
             "bypass",
-            // 2 system rules (v2ray API routing)
+            // 2 system rules (v2ray API routing, one diagnostics marker per endpoint)
             "system-api",
+            "system-marker->proxy-vpn-example-com",
+            "system-marker->proxy-edge",
             // 3 after-xp2p-system snippet
             "snippet-after-system",
             // 4 managed: forwards, then redirects (domain first, longer prefix first)
@@ -349,7 +357,7 @@ fn server_structure() {
     let c = compile_in(root.path(), Role::Server);
     let x = json(&c.xray_json);
     assert_eq!(tags(&x["inbounds"]), ["trojan-in"]);
-    assert_eq!(tags(&x["outbounds"]), ["direct"]);
+    assert_eq!(tags(&x["outbounds"]), ["direct", "xp2p-diag"]);
     let inb = &x["inbounds"][0];
     assert_eq!(inb["port"], 58443);
     // the disabled user is not compiled
@@ -370,10 +378,14 @@ fn server_structure() {
         root.path().join("tls/server/key.pem")
     );
     let rules = x["routing"]["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0]["ip"][0], "10.30.0.0/16");
-    assert_eq!(rules[0]["outboundTag"], "direct");
-    assert!(is_managed_rule_tag(rule_tag(&rules[0])));
+    assert_eq!(rules.len(), 2);
+    // system slot: diagnostics markers to the loopback responder
+    assert_eq!(rules[0]["ip"][0], "127.255.0.0/16");
+    assert_eq!(rules[0]["outboundTag"], "xp2p-diag");
+    // managed: the redirect
+    assert_eq!(rules[1]["ip"][0], "10.30.0.0/16");
+    assert_eq!(rules[1]["outboundTag"], "direct");
+    assert!(rules.iter().all(|r| is_managed_rule_tag(rule_tag(r))));
 
     let runtime = String::from_utf8(c.runtime_json.clone()).unwrap();
     assert_no_secrets(&runtime, &["trojan-secret-alice", "trojan-secret-bob"]);

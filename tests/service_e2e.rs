@@ -151,12 +151,14 @@ fn invalid_toml_records_error_keeps_live_and_is_not_retried_then_a_fix_applies()
         "{}",
         svc.log()
     );
-    let err: Value = serde_json::from_slice(&read_bytes(&p.root.path().join(".state/apply.error")))
-        .unwrap_or_default();
-    assert!(
-        err["errors"].get("client").is_none(),
-        "success clears the role's error"
-    );
+    // The error clears right after the terminal record (journal first).
+    let cleared = wait_until(LONG, || {
+        let err: Value =
+            serde_json::from_slice(&read_bytes(&p.root.path().join(".state/apply.error")))
+                .unwrap_or_default();
+        err["errors"].get("client").is_none()
+    });
+    assert!(cleared, "success clears the role's error");
     drop(svc);
 }
 

@@ -140,6 +140,11 @@ impl Layout {
         self.state_dir().join("staging")
     }
 
+    /// Last tunnel probe per client endpoint (written by the service).
+    pub fn tunnel_health(&self) -> PathBuf {
+        self.state_dir().join("tunnel-health.json")
+    }
+
     pub fn journal(&self) -> PathBuf {
         self.state_dir().join("journal.jsonl")
     }

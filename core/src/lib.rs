@@ -3,21 +3,26 @@
 //! Nothing here owns a terminal or a daemon loop. It knows where files live
 //! ([`layout`]), what the operator wrote ([`desired`], [`snippets`]), how that
 //! becomes an xray config ([`compile`]), which core binary runs it ([`coreproc`]),
-//! how durable state is written ([`store`]) and how two configs differ ([`diff`]).
+//! how durable state is written ([`store`]), how two configs differ ([`diff`]),
+//! and how a client–server pair is deployed from one link ([`link`], [`deploy`]).
 
 pub mod compile;
 pub mod coreproc;
+pub mod deploy;
 pub mod desired;
+pub mod diag;
 pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod ipc;
 pub mod layout;
+pub mod link;
 pub mod pipeline;
 pub mod procfs;
 pub mod role;
 pub mod snippets;
 pub mod sockdiag;
+pub mod socks5;
 pub mod status;
 pub mod store;
 

@@ -44,6 +44,17 @@ pub struct CoreView {
     pub inbounds: Vec<InboundHealth>,
 }
 
+/// The last probe of one client endpoint through the tunnel (`xp2p ping`'s path).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunnelHealth {
+    pub endpoint: String,
+    /// `ok | failing`.
+    pub state: String,
+    pub rtt_ms: Option<f64>,
+    pub error: Option<String>,
+    pub at: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptView {
     pub attempt_id: String,
@@ -76,6 +87,9 @@ pub struct RoleView {
     pub core: CoreView,
     /// TUN phase (`disabled` until the TUN work lands).
     pub tun_phase: String,
+    /// Client: the last probe of each endpoint through the tunnel.
+    #[serde(default)]
+    pub tunnels: Vec<TunnelHealth>,
 }
 
 fn slot(rt: Option<RuntimeInfo>) -> Option<SlotView> {
@@ -246,6 +260,14 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
         error: markers::read_errors(layout).errors.remove(&role),
         last_attempt: last_attempt(records, role),
         tun_phase: "disabled".into(),
+        tunnels: if role == Role::Client {
+            std::fs::read(layout.tunnel_health())
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -6,6 +6,7 @@
 //! apply runner per role, the watchers and the supervisors until SIGTERM/SIGINT.
 
 pub mod apply;
+pub mod diag;
 pub mod drain;
 pub mod events;
 pub mod faults;
@@ -298,6 +299,16 @@ async fn serve(opts: RunOptions) -> i32 {
             let digest = xp2p_core::digest::read_desired(&l, r)
                 .map(|f| f.digest())
                 .unwrap_or_default();
+            let live_digest = live::read_runtime(&l, r, Slot::Live).ok().flatten().map(|rt| rt.desired_digest);
+            if live_digest.as_deref() == Some(digest.as_str()) {
+                // Live came from this very Desired: re-apply only if compiling it
+                // now gives other bytes (xp2p itself changed, e.g. an upgrade).
+                if compiler_output_changed(&l, r) {
+                    tracing::info!(role = %r, "compiled config differs from Live for the same Desired (xp2p upgraded?): apply requested");
+                    xp2p_core::store::markers::write_request(&l, r).map_err(|e| e.to_string())?;
+                }
+                return Ok::<Option<String>, String>(None);
+            }
             if already_attempted(&recs, r, &digest) {
                 return Ok(None);
             }
@@ -326,6 +337,7 @@ async fn serve(opts: RunOptions) -> i32 {
 
     // Runners and watchers. Subscribe first: readiness waits for first applies.
     let mut first_results = events.subscribe();
+    let diag_applied = events.subscribe();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut pokes = HashMap::new();
     let mut runner_tasks = Vec::new();
@@ -383,6 +395,20 @@ async fn serve(opts: RunOptions) -> i32 {
             return 1;
         }
     };
+    // Diagnostics: the server answers probes; the client probes its endpoints.
+    let mut diag_tasks = Vec::new();
+    if roles.contains(&Role::Server) {
+        diag_tasks.push(tokio::spawn(diag::responder_following_live(
+            layout.clone(),
+            diag_applied,
+        )));
+    }
+    if roles.contains(&Role::Client) && service_cfg.tunnel_probe_s > 0 {
+        diag_tasks.push(tokio::spawn(diag::prober(
+            layout.clone(),
+            Duration::from_secs(service_cfg.tunnel_probe_s),
+        )));
+    }
     wait_cores_up(&roles, &sups, &mut first_results).await;
     tracing::info!(roles = ?roles, "xp2p service ready");
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
@@ -407,6 +433,9 @@ async fn serve(opts: RunOptions) -> i32 {
     ipc_task.abort();
     let _ = std::fs::remove_file(&socket);
     desired_watch.abort();
+    for t in diag_tasks {
+        t.abort();
+    }
     drop(watchers);
     drop(instance_lock);
     tracing::info!("xp2p service stopped");
@@ -443,6 +472,17 @@ async fn wait_cores_up(
                 return;
             }
         }
+    }
+}
+
+/// Live was compiled from this Desired, yet compiling it now gives other bytes.
+fn compiler_output_changed(layout: &Layout, role: Role) -> bool {
+    let Ok(Some(live)) = live::read_xray(layout, role, Slot::Live) else {
+        return false;
+    };
+    match xp2p_core::pipeline::compile_role(layout, role, &Default::default()) {
+        Ok((_, _, compiled)) => compiled.xray_json != live,
+        Err(_) => false,
     }
 }
 

@@ -2,12 +2,14 @@
 
 mod apply;
 mod demo;
+mod deploy;
 mod diff;
 mod docs;
 mod init;
 mod ipc;
 mod journal;
 mod logs;
+mod ping;
 mod render;
 mod service;
 mod source;
@@ -31,9 +33,12 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Status(a) => status::run(layout, &a),
         Command::Journal(a) => journal::run(layout, &a),
         Command::Logs(a) => logs::run(layout, &a),
+        Command::Ping(a) => ping::run(layout, &a),
         Command::Demo(a) => demo::run(&a),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(&dir),
+        Command::Client(crate::args::ClientCommand::Deploy(a)) => deploy::run_client(layout, &a),
+        Command::Server(crate::args::ServerCommand::Deploy(a)) => deploy::run_server(layout, &a),
         Command::Tui(a) => {
             xp2p_ui::run(layout.clone(), ipc::socket(layout), a.role.map(Into::into))
         }

@@ -155,6 +155,7 @@ fn healthy_client() -> RoleView {
             ],
         ),
         tun_phase: "disabled".into(),
+        tunnels: Vec::new(),
     }
 }
 
@@ -190,6 +191,7 @@ fn healthy_server() -> RoleView {
             vec![inbound("trojan-in", "0.0.0.0", 443, "reachable")],
         ),
         tun_phase: "disabled".into(),
+        tunnels: Vec::new(),
     }
 }
 

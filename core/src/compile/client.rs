@@ -148,7 +148,15 @@ pub fn build(
             matcher,
             "direct",
         ));
+        // Diagnostics marker: this address goes through this endpoint only.
+        let marker = crate::diag::marker(i);
+        out.system_rules.push(field_rule(
+            rule_tag(ROLE, "diagnostics-marker", &[&tag]),
+            json!({"ip": [format!("{}/32", marker.ip())], "port": marker.port().to_string()}),
+            &tag,
+        ));
         endpoints.push(RuntimeEndpoint {
+            marker: marker.to_string(),
             tag,
             hostname: e.hostname.clone(),
             address: e.address.clone(),

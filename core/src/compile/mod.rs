@@ -175,6 +175,10 @@ pub fn compile(
         inbounds: managed.runtime_inbounds,
         endpoints,
         tun,
+        diag_port: match &desired {
+            Desired::Server(m) => Some(m.server.diag_port.0),
+            Desired::Client(_) => None,
+        },
     };
     let runtime_json = serde_json::to_value(&runtime)
         .map(|v| to_canonical_bytes(&v))

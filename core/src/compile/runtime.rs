@@ -17,6 +17,9 @@ pub struct RuntimeInfo {
     pub inbounds: Vec<RuntimeInbound>,
     pub endpoints: Vec<RuntimeEndpoint>,
     pub tun: RuntimeTun,
+    /// Server: the loopback port of the diagnostics responder.
+    #[serde(default)]
+    pub diag_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,9 @@ pub struct RuntimeEndpoint {
     pub address: String,
     pub port: u16,
     pub protocol: String,
+    /// Where `xp2p ping` sends its probe for this endpoint (diag::marker).
+    #[serde(default)]
+    pub marker: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

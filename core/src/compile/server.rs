@@ -87,6 +87,16 @@ pub fn build(
     });
     add_api(&mut out, ROLE, &m.core, core);
     out.outbounds.push(direct_outbound());
+    // Diagnostics: client markers (127.255.0.0/16) reach the loopback responder.
+    out.outbounds.push(json!({
+        "tag": "xp2p-diag", "protocol": "freedom",
+        "settings": {"redirect": format!("127.0.0.1:{}", s.diag_port.0)}
+    }));
+    out.system_rules.push(super::rules::field_rule(
+        super::rules::rule_tag(ROLE, "diagnostics", &[&s.diag_port.to_string()]),
+        json!({"ip": ["127.255.0.0/16"]}),
+        "xp2p-diag",
+    ));
     for f in &s.forwards {
         add_forward(&mut out, ROLE, f);
     }

@@ -218,6 +218,8 @@ pub struct ServiceSection {
     pub debounce_ms: u64,
     pub drain_ms: u64,
     pub socket_group: String,
+    /// Seconds between tunnel probes of each client endpoint (0: off).
+    pub tunnel_probe_s: u64,
 }
 
 impl Default for ServiceSection {
@@ -226,6 +228,7 @@ impl Default for ServiceSection {
             debounce_ms: 300,
             drain_ms: 2000,
             socket_group: String::new(),
+            tunnel_probe_s: 30,
         }
     }
 }

@@ -195,8 +195,22 @@ fn role_block(
     lines.push(Line::from(vec![
         label("tun"),
         Span::raw(v.tun_phase.clone()),
-        Span::raw(""),
     ]));
+    // Client: the last probe of each endpoint through the tunnel (xp2p ping's path).
+    if let Some(last) = lines.last_mut() {
+        for tnl in &v.tunnels {
+            last.spans.push(Span::styled(
+                format!("   tunnel {} ", tnl.endpoint),
+                t.dim(),
+            ));
+            match (tnl.state.as_str(), tnl.rtt_ms) {
+                ("ok", Some(ms)) => last
+                    .spans
+                    .push(Span::styled(format!("ok {ms:.1} ms"), t.ok())),
+                (state, _) => last.spans.push(Span::styled(state.to_string(), t.bad())),
+            }
+        }
+    }
     let title = Line::from(vec![
         Span::styled(
             format!(" {} ", v.role),

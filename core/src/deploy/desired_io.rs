@@ -1,0 +1,75 @@
+//! Reading, checking and locking Desired for deploy: the role lock with a little
+//! patience, the current bytes of a role's TOML, and a full compile of a
+//! candidate TOML (with the role's snippets) so deploy never writes a Desired
+//! file the service would refuse.
+
+use std::time::{Duration, Instant};
+
+use super::error::DeployError;
+use super::progress::Step;
+use crate::compile::{self, CompileContext};
+use crate::coreproc::CoreInfo;
+use crate::layout::Layout;
+use crate::pipeline;
+use crate::role::Role;
+use crate::store::lock::{FileLock, LockError};
+
+/// Takes `.state/locks/<role>.lock`, waiting up to 10 s for a holder (the
+/// service holds it briefly while it reads Desired).
+pub fn lock_role(layout: &Layout, role: Role) -> Result<FileLock, DeployError> {
+    let path = layout.role_lock(role);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match FileLock::try_acquire(&path) {
+            Ok(l) => return Ok(l),
+            Err(LockError::Held { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => {
+                return Err(DeployError::new(
+                    Step::WritingDesired,
+                    "lock_held",
+                    format!("cannot take the {role} lock: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+/// The role's TOML bytes now (`None` when the file does not exist).
+pub fn read_toml(layout: &Layout, role: Role, step: Step) -> Result<Option<Vec<u8>>, DeployError> {
+    let path = layout.desired_toml(role);
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DeployError::new(
+            step,
+            "invalid_desired",
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Compiles `toml` as the role's Desired (with the role's snippets from disk).
+pub fn compile_check(
+    layout: &Layout,
+    role: Role,
+    core: &CoreInfo,
+    toml: &str,
+    step: Step,
+) -> Result<(), DeployError> {
+    let mut files = pipeline::read(layout, role).map_err(|p| problems(step, &p))?;
+    files.toml = Some(toml.as_bytes().to_vec());
+    compile::compile(layout, &files, core, &CompileContext::default())
+        .map(|_| ())
+        .map_err(|p| problems(step, &p))
+}
+
+fn problems(step: Step, p: &crate::Problems) -> DeployError {
+    let text: Vec<String> = p.0.iter().map(ToString::to_string).collect();
+    DeployError::new(
+        step,
+        "invalid_desired",
+        format!("the new Desired would be invalid: {}", text.join("; ")),
+    )
+}
