@@ -10,7 +10,13 @@ use std::process::Command;
 
 use support::*;
 
-const TARGETS: [&str; 3] = ["desired_toml", "snippets", "ipc_frame"];
+const TARGETS: [&str; 5] = [
+    "desired_toml",
+    "snippets",
+    "ipc_frame",
+    "links",
+    "deploy_message",
+];
 
 #[test]
 fn every_fuzz_target_survives_a_short_run() {

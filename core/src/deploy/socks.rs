@@ -1,8 +1,8 @@
-//! A minimal SOCKS5 client (no auth, CONNECT to IPv4) for the client's probe:
-//! send a line through the temporary core and read what comes back.
+//! The client's validation probe: send a line through the temporary core's SOCKS
+//! inbound (handshake in [`crate::socks5`]) and read what comes back.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Connects through `socks` to `target`, writes `probe`, returns everything read
@@ -13,51 +13,7 @@ pub fn probe(
     probe: &[u8],
     timeout: Duration,
 ) -> io::Result<Vec<u8>> {
-    let SocketAddr::V4(t4) = target else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "IPv4 targets only",
-        ));
-    };
-    let mut s = TcpStream::connect_timeout(&socks, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    s.write_all(&[5, 1, 0])?;
-    let mut reply = [0u8; 2];
-    s.read_exact(&mut reply)?;
-    if reply != [5, 0] {
-        return Err(io::Error::other(format!(
-            "SOCKS5 greeting refused: {reply:?}"
-        )));
-    }
-    let mut req = vec![5, 1, 0, 1];
-    req.extend_from_slice(&t4.ip().octets());
-    req.extend_from_slice(&t4.port().to_be_bytes());
-    s.write_all(&req)?;
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head)?;
-    if head[0] != 5 || head[1] != 0 {
-        return Err(io::Error::other(format!(
-            "SOCKS5 CONNECT failed (reply {})",
-            head[1]
-        )));
-    }
-    let rest = match head[3] {
-        1 => 6,
-        4 => 18,
-        3 => {
-            let mut len = [0u8; 1];
-            s.read_exact(&mut len)?;
-            usize::from(len[0]) + 2
-        }
-        other => {
-            return Err(io::Error::other(format!(
-                "SOCKS5 reply address type {other}"
-            )));
-        }
-    };
-    let mut bound = vec![0u8; rest];
-    s.read_exact(&mut bound)?;
+    let mut s = crate::socks5::connect(socks, target, timeout)?;
     s.write_all(probe)?;
     let mut out = Vec::new();
     s.take(4096).read_to_end(&mut out)?;
