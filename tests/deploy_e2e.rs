@@ -554,6 +554,32 @@ fn deploy_beside_running_services_leaves_them_alone() {
     let before = pids();
     assert!(before.0.is_some() && before.1.is_some(), "{before:?}");
 
+    // An IPC subscriber on the client's service sees the deploy's progress.
+    let progress = {
+        use std::io::{BufRead, BufReader, Write};
+        let mut sub =
+            std::os::unix::net::UnixStream::connect(client.path().join(".state/xp2p.sock"))
+                .expect("connect");
+        sub.write_all(b"{\"v\":1,\"id\":1,\"type\":\"subscribe\"}\n")
+            .expect("subscribe");
+        sub.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap_or_default();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for line in BufReader::new(sub).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("\"deploy.progress\"") {
+                    let done = line.contains("\"step\":\"done\"");
+                    seen.push(line);
+                    if done {
+                        break;
+                    }
+                }
+            }
+            seen
+        })
+    };
+
     let mut c = client_deploy(&client, tmp.path(), port, &[]);
     let link = c.link();
     let s = server_deploy(&server, tmp.path(), &link, port);
@@ -584,6 +610,22 @@ fn deploy_beside_running_services_leaves_them_alone() {
         "{s_out}"
     );
     assert_clean(tmp.path());
+    let events = progress.join().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e.contains("\"step\":\"validating\"")),
+        "deploy.progress events: {events:?}"
+    );
+    assert!(
+        events
+            .last()
+            .is_some_and(|e| e.contains("\"step\":\"done\"")),
+        "{events:?}"
+    );
+    let secret = link.rsplit_once('#').map(|(_, s)| s).unwrap_or("");
+    assert!(
+        !secret.is_empty() && events.iter().all(|e| !e.contains(secret)),
+        "the link's secret never crosses IPC"
+    );
     assert!(
         !s_out.contains(&format!("port {trojan};")),
         "validated beside, not on, the service's port"

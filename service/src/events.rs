@@ -85,6 +85,14 @@ pub enum Event {
         display: String,
         pid: Option<i32>,
     },
+    #[serde(rename = "deploy.progress")]
+    DeployProgress {
+        deploy_id: String,
+        role: String,
+        step: String,
+        state: String,
+        detail: String,
+    },
     #[serde(rename = "desired.changed")]
     DesiredChanged { role: Role, digest: String },
 }

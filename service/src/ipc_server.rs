@@ -224,7 +224,14 @@ async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
 fn is_mutating(kind: &str) -> bool {
     matches!(
         kind,
-        "apply" | "rollback" | "restart" | "stop_core" | "mode" | "deploy.start" | "deploy.cancel"
+        "apply"
+            | "rollback"
+            | "restart"
+            | "stop_core"
+            | "mode"
+            | "deploy.start"
+            | "deploy.cancel"
+            | "deploy.progress"
     )
 }
 
@@ -426,6 +433,24 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                 Ok(Err(e)) => Frame::error(id, "render_failed", e),
                 Err(e) => Frame::error(id, "internal", e.to_string()),
             }
+        }
+        "deploy.progress" => {
+            // A deploy running beside the service reports its steps (deploy.md).
+            let field = |k: &str| {
+                f.get_str(k)
+                    .unwrap_or("")
+                    .chars()
+                    .take(512)
+                    .collect::<String>()
+            };
+            ctx.events.send(crate::events::Event::DeployProgress {
+                deploy_id: field("deploy_id"),
+                role: field("role"),
+                step: field("step"),
+                state: field("state"),
+                detail: field("detail"),
+            });
+            Frame::new("deploy.progress.ok", id)
         }
         other => Frame::error(
             id,

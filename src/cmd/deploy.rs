@@ -20,13 +20,79 @@ macro_rules! out {
     }};
 }
 
-/// Prints events as text lines or JSON objects.
+/// Publishes progress to a running service as `deploy.progress` (best effort:
+/// a deploy never depends on the service). The link itself is never sent — its
+/// fragment is the secret, and read-only IPC subscribers would see it.
+struct Publisher {
+    deploy_id: String,
+    role: &'static str,
+    conn: std::sync::Mutex<Option<(tokio::runtime::Runtime, xp2p_core::ipc::IpcClient)>>,
+}
+
+impl Publisher {
+    fn new(layout: &Layout, role: &'static str) -> Publisher {
+        let socket = super::ipc::socket(layout);
+        let conn = socket.exists().then(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let client = rt
+                .block_on(xp2p_core::ipc::IpcClient::connect(
+                    &socket,
+                    concat!("xp2p-deploy ", env!("CARGO_PKG_VERSION")),
+                ))
+                .ok()?;
+            Some((rt, client))
+        });
+        Publisher {
+            deploy_id: uuid::Uuid::new_v4().to_string(),
+            role,
+            conn: std::sync::Mutex::new(conn.flatten()),
+        }
+    }
+
+    fn send(&self, step: &str, state: &str, detail: &str) {
+        let Ok(mut guard) = self.conn.lock() else {
+            return;
+        };
+        let Some((rt, client)) = guard.as_mut() else {
+            return;
+        };
+        let f = xp2p_core::ipc::Frame::new("deploy.progress", None)
+            .with("deploy_id", self.deploy_id.as_str())
+            .with("role", self.role)
+            .with("step", step)
+            .with("state", state)
+            .with("detail", detail);
+        if rt.block_on(client.request(f)).is_err() {
+            *guard = None;
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        match e {
+            Event::Link { expires, .. } => self.send(
+                "link_generated",
+                "done",
+                &format!("valid until {}", deploy::rfc3339(*expires)),
+            ),
+            Event::Step { step, detail } => self.send(step.as_str(), "running", detail),
+            Event::Peer { step } => self.send(step.as_str(), "server", ""),
+            Event::Note(n) => self.send("note", "info", n),
+        }
+    }
+}
+
+/// Prints events as text lines or JSON objects (and publishes them).
 struct Printer {
     json: bool,
+    publish: Publisher,
 }
 
 impl Printer {
     fn event(&self, e: &Event) {
+        self.publish.event(e);
         match (e, self.json) {
             (Event::Link { link, expires }, false) => {
                 out!("{link}");
@@ -53,6 +119,11 @@ impl Printer {
     }
 
     fn failed(&self, e: &DeployError) -> i32 {
+        self.publish.send(
+            "failed",
+            "failed",
+            &format!("{}: {} [{}]", e.step, e.message, e.code),
+        );
         if self.json {
             out!(
                 "{}",
@@ -71,6 +142,7 @@ impl Printer {
     }
 
     fn done(&self, detail: &str, layout: &Layout, role: &str) {
+        self.publish.send("done", "done", detail);
         let running = service_running(layout);
         let hint = if running {
             format!(
@@ -115,7 +187,10 @@ fn install_cleanup() {
 
 pub fn run_client(layout: &Layout, a: &ClientDeployArgs) -> i32 {
     install_cleanup();
-    let p = Printer { json: a.json };
+    let p = Printer {
+        json: a.json,
+        publish: Publisher::new(layout, "client"),
+    };
     let opts = client::ClientOptions {
         host: a.host.clone(),
         port: a.port,
@@ -150,7 +225,10 @@ pub fn run_client(layout: &Layout, a: &ClientDeployArgs) -> i32 {
 }
 
 pub fn run_server(layout: &Layout, a: &ServerDeployArgs) -> i32 {
-    let p = Printer { json: a.json };
+    let p = Printer {
+        json: a.json,
+        publish: Publisher::new(layout, "server"),
+    };
     let link = match DeployLink::parse(&a.link) {
         Ok(l) => l,
         Err(e) => {

@@ -85,6 +85,15 @@ pub struct AttemptRow {
     pub phases: Vec<(String, String)>,
 }
 
+/// The latest step of a deploy running beside the service (`deploy.progress`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRow {
+    pub role: String,
+    pub step: String,
+    pub state: String,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     SendApply(Role),
@@ -139,6 +148,8 @@ pub struct State {
     pub status: Option<StatusMsg>,
     /// The latest attempt per role seen live.
     pub attempts: BTreeMap<Role, LiveAttempt>,
+    /// Deploys seen while the console runs, by deploy id.
+    pub deploys: BTreeMap<String, DeployRow>,
     pub diff_pair: usize,
     pub diff: Option<LoadedDiff>,
     pub diff_scroll: usize,
@@ -165,6 +176,7 @@ impl Default for State {
             confirm: None,
             status: None,
             attempts: BTreeMap::new(),
+            deploys: BTreeMap::new(),
             diff_pair: 0,
             diff: None,
             diff_scroll: 0,
@@ -509,6 +521,23 @@ fn on_event(s: &mut State, ev: &Value) {
             }
         }
         "apply.log" => {}
+        "deploy.progress" => {
+            let field = |k: &str| ev[k].as_str().unwrap_or("").to_string();
+            let row = DeployRow {
+                role: field("role"),
+                step: field("step"),
+                state: field("state"),
+                detail: field("detail"),
+            };
+            let failed = row.state == "failed";
+            s.say(
+                format!("deploy ({}): {} {}", row.role, row.step, row.detail)
+                    .trim_end()
+                    .to_string(),
+                failed,
+            );
+            s.deploys.insert(field("deploy_id"), row);
+        }
         "desired.changed" => {
             s.effects.push(Effect::RefreshStatus);
             if s.view == View::Diff && role == s.role {

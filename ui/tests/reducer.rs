@@ -1302,3 +1302,19 @@ fn command_done_sets_the_status_line() {
     assert_eq!(status(&s), ("client: apply refused: lease held", true));
     assert!(s.effects.is_empty());
 }
+
+#[test]
+fn deploy_progress_is_kept_per_deploy_and_announced() {
+    let s = event(
+        online(),
+        json!({"kind": "deploy.progress", "deploy_id": "d1", "role": "client", "step": "validating", "state": "running", "detail": "client"}),
+    );
+    assert_eq!(s.deploys["d1"].step, "validating");
+    assert_eq!(status(&s), ("deploy (client): validating client", false));
+    let s = event(
+        s,
+        json!({"kind": "deploy.progress", "deploy_id": "d1", "role": "client", "step": "failed", "state": "failed", "detail": "x"}),
+    );
+    assert_eq!(s.deploys.len(), 1);
+    assert!(s.status.as_ref().is_some_and(|m| m.error));
+}

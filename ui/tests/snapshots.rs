@@ -715,3 +715,22 @@ fn restart_confirmation() {
     };
     snap("confirm_restart", &s);
 }
+
+#[test]
+fn deploy_in_progress() {
+    let mut s = healthy();
+    s.deploys.insert(
+        "d1".into(),
+        xp2p_ui::state::DeployRow {
+            role: "client".into(),
+            step: "validating".into(),
+            state: "running".into(),
+            detail: String::new(),
+        },
+    );
+    s.status = Some(xp2p_ui::state::StatusMsg {
+        text: "deploy (client): validating client".into(),
+        error: false,
+    });
+    snap("deploy_in_progress", &s);
+}

@@ -25,11 +25,17 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let n = s.roles.len() as u32;
     let areas = Layout::vertical((0..n).map(|_| Constraint::Ratio(1, n))).split(area);
     for (view, a) in s.roles.iter().zip(areas.iter()) {
+        let deploys: Vec<&crate::state::DeployRow> = s
+            .deploys
+            .values()
+            .filter(|d| d.role == view.role.as_str())
+            .collect();
         role_block(
             f,
             *a,
             view,
             s.attempts.get(&view.role),
+            &deploys,
             Some(view.role) == s.role,
             t,
         );
@@ -118,6 +124,7 @@ fn role_block(
     area: Rect,
     v: &RoleView,
     live: Option<&LiveAttempt>,
+    deploys: &[&crate::state::DeployRow],
     selected: bool,
     t: &Theme,
 ) {
@@ -196,8 +203,20 @@ fn role_block(
         label("tun"),
         Span::raw(v.tun_phase.clone()),
     ]));
-    // Client: the last probe of each endpoint through the tunnel (xp2p ping's path).
+    // Client: the last probe of each endpoint through the tunnel (xp2p ping's path);
+    // deploys running beside the service: their latest step.
     if let Some(last) = lines.last_mut() {
+        for d in deploys {
+            let style = if d.state == "failed" {
+                t.bad()
+            } else {
+                t.accent()
+            };
+            last.spans.push(Span::styled(
+                format!("   deploy {} ({})", d.step, d.state),
+                style,
+            ));
+        }
         for tnl in &v.tunnels {
             last.spans.push(Span::styled(
                 format!("   tunnel {} ", tnl.endpoint),
