@@ -387,10 +387,25 @@ fn protocol_errors_and_a_client_that_never_reads() {
     drop(svc);
 }
 
+/// A copy of the binary nobody can execute: the checkout may sit under a
+/// directory other users cannot enter (e.g. /root on a CI machine).
+fn binary_for_nobody(root: &TestRoot) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = root.path().join("nobody-bin");
+    let bin = dir.join("xp2p");
+    if !bin.exists() {
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        std::fs::copy(xp2p_bin(), &bin).unwrap_or_default();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap_or_default();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap_or_default();
+    }
+    bin
+}
+
 fn as_nobody(root: &TestRoot, args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(xp2p_bin())
+        .arg(binary_for_nobody(root))
         .arg("--config-root")
         .arg(root.path())
         .args(args)
