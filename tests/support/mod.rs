@@ -295,56 +295,8 @@ impl Drop for HttpOrigin {
 /// `GET / HTTP/1.0` to `target` through the SOCKS5 proxy at `socks` (no auth,
 /// CONNECT to an IPv4 address); returns the whole response as text.
 pub fn socks5_get(socks: SocketAddr, target: SocketAddr, timeout: Duration) -> io::Result<String> {
-    let SocketAddr::V4(t4) = target else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "socks5_get supports IPv4 targets only",
-        ));
-    };
-    let mut s = TcpStream::connect_timeout(&socks, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    // greeting: version 5, one method, "no authentication"
-    s.write_all(&[5, 1, 0])?;
-    let mut reply = [0u8; 2];
-    s.read_exact(&mut reply)?;
-    if reply != [5, 0] {
-        return Err(io::Error::other(format!(
-            "SOCKS5 server refused no-auth: {reply:?}"
-        )));
-    }
-    // CONNECT to IPv4
-    let mut req = vec![5, 1, 0, 1];
-    req.extend_from_slice(&t4.ip().octets());
-    req.extend_from_slice(&t4.port().to_be_bytes());
-    s.write_all(&req)?;
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head)?;
-    if head[0] != 5 {
-        return Err(io::Error::other(format!("not a SOCKS5 reply: {head:?}")));
-    }
-    if head[1] != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            format!("SOCKS5 CONNECT failed with reply code {}", head[1]),
-        ));
-    }
-    let rest = match head[3] {
-        1 => 4 + 2,
-        4 => 16 + 2,
-        3 => {
-            let mut len = [0u8; 1];
-            s.read_exact(&mut len)?;
-            usize::from(len[0]) + 2
-        }
-        other => {
-            return Err(io::Error::other(format!(
-                "SOCKS5 reply with unknown address type {other}"
-            )));
-        }
-    };
-    let mut bound = vec![0u8; rest];
-    s.read_exact(&mut bound)?;
+    // The handshake is the product's own (xp2p_core::socks5).
+    let mut s = xp2p_core::socks5::connect(socks, target, timeout)?;
     s.write_all(format!("GET / HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes())?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;

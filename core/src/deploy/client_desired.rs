@@ -11,7 +11,7 @@ use super::desired_io::{compile_check, lock_role, read_toml};
 use super::error::DeployError;
 use super::progress::{Mode, Step};
 use super::server_desired::push_table;
-use crate::coreproc::{self, CoreInfo};
+use crate::coreproc::CoreInfo;
 use crate::desired::names::endpoint_tag_for;
 use crate::desired::{ClientDesired, Protocol, TunMode, load};
 use crate::layout::Layout;
@@ -23,41 +23,17 @@ const HEADER: &str =
     "# Written by `xp2p client deploy`. Edit freely; see formats.md.\n\n[client]\n";
 
 /// The client's Desired as found before the deploy.
-#[derive(Debug, Clone)]
-pub struct ClientBase {
-    pub bytes: Option<Vec<u8>>,
-    pub model: Option<ClientDesired>,
-}
+pub type ClientBase = super::desired_io::DesiredBase<ClientDesired>;
 
+/// Reads and parses `xp2p-client.toml` (absent is fine; unparsable is not).
 pub fn read_base(layout: &Layout, step: Step) -> Result<ClientBase, DeployError> {
-    let bytes = read_toml(layout, ROLE, step)?;
-    let model = match &bytes {
-        None => None,
-        Some(b) => {
-            let path = layout.desired_toml(ROLE);
-            let src = std::str::from_utf8(b).map_err(|_| {
-                DeployError::new(
-                    step,
-                    "invalid_desired",
-                    format!("{} is not UTF-8", path.display()),
-                )
-            })?;
-            Some(load::parse_client(&path, src).map_err(|p| {
-                DeployError::new(
-                    step,
-                    "invalid_desired",
-                    format!("fix {} first: {p}", path.display()),
-                )
-            })?)
-        }
-    };
-    Ok(ClientBase { bytes, model })
+    super::desired_io::read_base(layout, ROLE, step, load::parse_client)
 }
 
+/// The core the client's Desired names (or discovery finds).
 pub fn find_core(layout: &Layout, base: &ClientBase) -> Result<CoreInfo, DeployError> {
     let configured = base.model.as_ref().map_or("", |m| m.core.path.as_str());
-    coreproc::discover(layout, configured)
-        .map_err(|e| DeployError::new(Step::LinkGenerated, "no_core", e.to_string()))
+    super::desired_io::find_core(layout, configured, Step::LinkGenerated)
 }
 
 /// The mode the client has now (proxy for a new file).

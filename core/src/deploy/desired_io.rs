@@ -51,6 +51,51 @@ pub fn read_toml(layout: &Layout, role: Role, step: Step) -> Result<Option<Vec<u
 }
 
 /// Compiles `toml` as the role's Desired (with the role's snippets from disk).
+/// A role's Desired as found before the deploy: the bytes (to write back on an
+/// error) and the parsed model; absent is fine, unparsable is not.
+#[derive(Debug, Clone)]
+pub struct DesiredBase<T> {
+    pub bytes: Option<Vec<u8>>,
+    pub model: Option<T>,
+}
+
+/// Reads and parses `xp2p-<role>.toml` with `parse`.
+pub fn read_base<T>(
+    layout: &Layout,
+    role: Role,
+    step: Step,
+    parse: fn(&std::path::Path, &str) -> Result<T, crate::error::Problems>,
+) -> Result<DesiredBase<T>, DeployError> {
+    let bytes = read_toml(layout, role, step)?;
+    let model = match &bytes {
+        None => None,
+        Some(b) => {
+            let path = layout.desired_toml(role);
+            let src = std::str::from_utf8(b).map_err(|_| {
+                DeployError::new(
+                    step,
+                    "invalid_desired",
+                    format!("{} is not UTF-8", path.display()),
+                )
+            })?;
+            Some(parse(&path, src).map_err(|p| {
+                DeployError::new(
+                    step,
+                    "invalid_desired",
+                    format!("fix {} first: {p}", path.display()),
+                )
+            })?)
+        }
+    };
+    Ok(DesiredBase { bytes, model })
+}
+
+/// The core `[core] path` names (`configured`, may be empty) or discovery finds.
+pub fn find_core(layout: &Layout, configured: &str, step: Step) -> Result<CoreInfo, DeployError> {
+    crate::coreproc::discover(layout, configured)
+        .map_err(|e| DeployError::new(step, "no_core", e.to_string()))
+}
+
 pub fn compile_check(
     layout: &Layout,
     role: Role,

@@ -10,10 +10,10 @@ use toml_edit::{DocumentMut, Item, Table, value};
 
 use super::DEFAULT_TROJAN_PORT;
 use super::cert::{self, GeneratedCert};
-use super::desired_io::{compile_check, lock_role, read_toml};
+use super::desired_io::{compile_check, lock_role};
 use super::error::DeployError;
 use super::progress::Step;
-use crate::coreproc::{self, CoreInfo};
+use crate::coreproc::CoreInfo;
 use crate::desired::{ServerDesired, ServerProfile, ServerSection, load};
 use crate::layout::Layout;
 use crate::link::Manifest;
@@ -25,43 +25,17 @@ const HEADER: &str =
     "# Written by `xp2p server deploy`. Edit freely; see formats.md.\n\n[server]\n";
 
 /// The server's Desired as found before the deploy.
-#[derive(Debug, Clone)]
-pub struct ServerBase {
-    pub bytes: Option<Vec<u8>>,
-    pub model: Option<ServerDesired>,
-}
+pub type ServerBase = super::desired_io::DesiredBase<ServerDesired>;
 
 /// Reads and parses `xp2p-server.toml` (absent is fine; unparsable is not).
 pub fn read_base(layout: &Layout, step: Step) -> Result<ServerBase, DeployError> {
-    let bytes = read_toml(layout, ROLE, step)?;
-    let model = match &bytes {
-        None => None,
-        Some(b) => {
-            let path = layout.desired_toml(ROLE);
-            let src = std::str::from_utf8(b).map_err(|_| {
-                DeployError::new(
-                    step,
-                    "invalid_desired",
-                    format!("{} is not UTF-8", path.display()),
-                )
-            })?;
-            Some(load::parse_server(&path, src).map_err(|p| {
-                DeployError::new(
-                    step,
-                    "invalid_desired",
-                    format!("fix {} first: {p}", path.display()),
-                )
-            })?)
-        }
-    };
-    Ok(ServerBase { bytes, model })
+    super::desired_io::read_base(layout, ROLE, step, load::parse_server)
 }
 
 /// The core the server's Desired names (or discovery finds).
 pub fn find_core(layout: &Layout, base: &ServerBase) -> Result<CoreInfo, DeployError> {
     let configured = base.model.as_ref().map_or("", |m| m.core.path.as_str());
-    coreproc::discover(layout, configured)
-        .map_err(|e| DeployError::new(Step::WaitingForClient, "no_core", e.to_string()))
+    super::desired_io::find_core(layout, configured, Step::WaitingForClient)
 }
 
 /// What the client will connect to; must not change between validation and commit.
