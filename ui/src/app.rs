@@ -31,6 +31,7 @@ where
 {
     let (act_tx, mut act_rx) = mpsc::unbounded_channel::<Action>();
     let (eff_tx, eff_rx) = mpsc::unbounded_channel::<Effect>();
+    let (deploy_layout, deploy_tx) = (layout.clone(), act_tx.clone());
     let ipc = tokio::spawn(ipc_loop(layout, socket, act_tx, eff_rx));
     let mut input = EventStream::new();
     let mut state = State {
@@ -68,7 +69,19 @@ where
         for a in actions {
             state = reduce(state, a);
             for e in state.effects.drain(..) {
-                let _ = eff_tx.send(e);
+                match e {
+                    Effect::StartDeploy { host, port } => {
+                        tokio::spawn(run_deploy(
+                            deploy_layout.clone(),
+                            host,
+                            port,
+                            deploy_tx.clone(),
+                        ));
+                    }
+                    other => {
+                        let _ = eff_tx.send(other);
+                    }
+                }
             }
         }
         if state.quit {
@@ -81,6 +94,62 @@ where
     }
     ipc.abort();
     Ok(())
+}
+
+/// A client deploy started from the Deploy view: the real `xp2p client deploy`
+/// (this binary), its `--json` lines turned into actions. Killed if the console quits.
+async fn run_deploy(layout: Layout, host: String, port: u16, tx: mpsc::UnboundedSender<Action>) {
+    use tokio::io::AsyncBufReadExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = tx.send(Action::CommandDone {
+                ok: false,
+                text: format!("cannot start a deploy: {e}"),
+            });
+            let _ = tx.send(Action::DeployEnded { ok: false });
+            return;
+        }
+    };
+    let child = tokio::process::Command::new(exe)
+        .arg("--config-root")
+        .arg(layout.root())
+        .args([
+            "client",
+            "deploy",
+            "--host",
+            &host,
+            "--port",
+            &port.to_string(),
+            "--json",
+        ])
+        .env("XP2P_LOG_ROOT", layout.log_root())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Action::CommandDone {
+                ok: false,
+                text: format!("cannot start a deploy: {e}"),
+            });
+            let _ = tx.send(Action::DeployEnded { ok: false });
+            return;
+        }
+    };
+    if let Some(out) = child.stdout.take() {
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                let _ = tx.send(Action::DeployLine(v));
+            }
+        }
+    }
+    let ok = child.wait().await.is_ok_and(|s| s.success());
+    let _ = tx.send(Action::DeployEnded { ok });
 }
 
 async fn connect(socket: &std::path::Path) -> Result<IpcClient, String> {
@@ -215,6 +284,7 @@ async fn run_online(
             role,
             lines: source::logs_online(c, role).await?,
         },
+        Effect::StartDeploy { .. } => return Ok(()),
         Effect::RefreshStatus => {
             let ans = c
                 .request(Frame::new("status", None))
@@ -248,6 +318,10 @@ async fn offline(layout: &Layout, e: Effect, tx: &mpsc::UnboundedSender<Action>)
             lines: source::logs_offline(&l, role),
         },
         Effect::RefreshStatus => Action::Snapshot(source::snapshot_offline(&l)),
+        Effect::StartDeploy { .. } => Action::CommandDone {
+            ok: true,
+            text: String::new(),
+        },
     })
     .await;
     if let Ok(a) = action {

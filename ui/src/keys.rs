@@ -21,6 +21,16 @@ fn key(state: &State, k: &KeyEvent) -> Option<Action> {
     if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
         return Some(Action::Quit);
     }
+    if state.deploy_form.editing {
+        return match k.code {
+            KeyCode::Esc => Some(Action::Escape),
+            KeyCode::Enter => Some(Action::Enter),
+            KeyCode::Tab => Some(Action::NextField),
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Char(c) => Some(Action::Typed(c)),
+            _ => None,
+        };
+    }
     if state.confirm.is_some() {
         return Some(match k.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => Action::ConfirmYes,
@@ -35,6 +45,8 @@ fn key(state: &State, k: &KeyEvent) -> Option<Action> {
         KeyCode::Char('2') => Action::Show(View::Diff),
         KeyCode::Char('3') => Action::Show(View::Journal),
         KeyCode::Char('4') => Action::Show(View::Logs),
+        KeyCode::Char('5') => Action::Show(View::Deploy),
+        KeyCode::Char('e') if state.view == View::Deploy => Action::EditDeploy,
         KeyCode::Tab => Action::NextRole,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
         KeyCode::Down | KeyCode::Char('j') => Action::Down,
@@ -53,8 +65,9 @@ fn key(state: &State, k: &KeyEvent) -> Option<Action> {
 }
 
 /// Every key the console knows, for the help overlay (kept beside the mapping).
-pub const HELP: [(&str, &str); 16] = [
-    ("1 2 3 4", "Dashboard, Diff, Journal, Logs"),
+pub const HELP: [(&str, &str); 17] = [
+    ("1 2 3 4 5", "Dashboard, Diff, Journal, Logs, Deploy"),
+    ("e", "Deploy: edit host/port (Tab, Enter starts, Esc)"),
     ("Tab", "next role"),
     ("a", "apply the selected role"),
     ("r", "roll back (Live <-> LKG), asks y/n"),

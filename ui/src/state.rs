@@ -17,6 +17,7 @@ pub enum View {
     Diff,
     Journal,
     Logs,
+    Deploy,
 }
 
 /// The three comparisons of the Diff view, cycled with `[` / `]`.
@@ -85,6 +86,36 @@ pub struct AttemptRow {
     pub phases: Vec<(String, String)>,
 }
 
+/// The Deploy view's form (host, port) and the deploy it started, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployForm {
+    pub host: String,
+    pub port: String,
+    /// 0: host, 1: port.
+    pub field: usize,
+    /// Keys type into the form (Enter starts, Esc leaves).
+    pub editing: bool,
+    /// The link of the deploy started here (to copy to the server).
+    pub link: Option<String>,
+    /// Its steps, as `xp2p client deploy --json` printed them.
+    pub steps: Vec<String>,
+    pub running: bool,
+}
+
+impl Default for DeployForm {
+    fn default() -> Self {
+        DeployForm {
+            host: String::new(),
+            port: "62025".into(),
+            field: 0,
+            editing: false,
+            link: None,
+            steps: Vec::new(),
+            running: false,
+        }
+    }
+}
+
 /// The latest step of a deploy running beside the service (`deploy.progress`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployRow {
@@ -99,10 +130,18 @@ pub enum Effect {
     SendApply(Role),
     SendRollback(Role),
     SendRestart(Role),
-    LoadDiff { role: Role, pair: usize },
+    LoadDiff {
+        role: Role,
+        pair: usize,
+    },
     LoadJournal,
     LoadLogs(Role),
     RefreshStatus,
+    /// Run `xp2p client deploy --host H --port P --json` and feed its lines back.
+    StartDeploy {
+        host: String,
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,14 +166,32 @@ pub enum Action {
     ConfirmYes,
     ConfirmNo,
     Resize(u16, u16),
-    Connected { pid: u64 },
+    Connected {
+        pid: u64,
+    },
     Disconnected(String),
     Snapshot(Vec<RoleView>),
     ServiceEvent(Value),
     DiffLoaded(LoadedDiff),
     JournalLoaded(Vec<AttemptRow>),
-    LogsLoaded { role: Role, lines: Vec<String> },
-    CommandDone { ok: bool, text: String },
+    LogsLoaded {
+        role: Role,
+        lines: Vec<String>,
+    },
+    CommandDone {
+        ok: bool,
+        text: String,
+    },
+    /// Form editing in the Deploy view.
+    EditDeploy,
+    Typed(char),
+    Backspace,
+    NextField,
+    /// One JSON line printed by the deploy started here (or its end).
+    DeployLine(serde_json::Value),
+    DeployEnded {
+        ok: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +207,7 @@ pub struct State {
     pub attempts: BTreeMap<Role, LiveAttempt>,
     /// Deploys seen while the console runs, by deploy id.
     pub deploys: BTreeMap<String, DeployRow>,
+    pub deploy_form: DeployForm,
     pub diff_pair: usize,
     pub diff: Option<LoadedDiff>,
     pub diff_scroll: usize,
@@ -177,6 +235,7 @@ impl Default for State {
             status: None,
             attempts: BTreeMap::new(),
             deploys: BTreeMap::new(),
+            deploy_form: DeployForm::default(),
             diff_pair: 0,
             diff: None,
             diff_scroll: 0,
@@ -206,7 +265,7 @@ impl State {
     fn load_for_view(&mut self) {
         let Some(role) = self.role else { return };
         match self.view {
-            View::Dashboard => {}
+            View::Dashboard | View::Deploy => {}
             View::Diff => self.effects.push(Effect::LoadDiff {
                 role,
                 pair: self.diff_pair,
@@ -300,7 +359,9 @@ pub fn reduce(mut s: State, action: Action) -> State {
         }
         Action::ToggleHelp => s.help = !s.help,
         Action::Escape => {
-            if s.help {
+            if s.deploy_form.editing {
+                s.deploy_form.editing = false;
+            } else if s.help {
                 s.help = false;
             } else if s.confirm.is_some() {
                 s.confirm = None;
@@ -334,6 +395,24 @@ pub fn reduce(mut s: State, action: Action) -> State {
             s.load_for_view();
         }
         Action::NextPair | Action::PrevPair => {}
+        Action::Enter if s.deploy_form.editing => {
+            let f = &mut s.deploy_form;
+            match f.port.parse::<u16>() {
+                Ok(port) if !f.host.is_empty() => {
+                    f.editing = false;
+                    f.running = true;
+                    f.link = None;
+                    f.steps.clear();
+                    let host = f.host.clone();
+                    s.effects.push(Effect::StartDeploy {
+                        host: host.clone(),
+                        port,
+                    });
+                    s.say(format!("deploy to {host}:{port} started"), false);
+                }
+                _ => s.say("deploy needs a host and a port (1-65535)", true),
+            }
+        }
         Action::Enter => {
             if s.view == View::Journal && !s.journal.is_empty() {
                 s.journal_open = !s.journal_open;
@@ -428,6 +507,72 @@ pub fn reduce(mut s: State, action: Action) -> State {
             }
         }
         Action::CommandDone { ok, text } => s.say(text, !ok),
+        Action::EditDeploy => {
+            if s.view == View::Deploy && !s.deploy_form.running {
+                s.deploy_form.editing = true;
+            }
+        }
+        Action::Typed(c) => {
+            let f = &mut s.deploy_form;
+            if f.editing {
+                let field = if f.field == 0 {
+                    &mut f.host
+                } else {
+                    &mut f.port
+                };
+                if field.len() < 253 && (f.field == 0 || c.is_ascii_digit()) && !c.is_whitespace() {
+                    field.push(c);
+                }
+            }
+        }
+        Action::Backspace => {
+            let f = &mut s.deploy_form;
+            if f.editing {
+                if f.field == 0 {
+                    f.host.pop()
+                } else {
+                    f.port.pop()
+                };
+            }
+        }
+        Action::NextField => {
+            if s.deploy_form.editing {
+                s.deploy_form.field = (s.deploy_form.field + 1) % 2;
+            }
+        }
+        Action::DeployLine(v) => {
+            let f = &mut s.deploy_form;
+            if let Some(link) = v["link"].as_str() {
+                f.link = Some(link.to_string());
+            }
+            let step = v["step"].as_str().unwrap_or("note");
+            let detail = v["detail"]
+                .as_str()
+                .or(v["note"].as_str())
+                .or(v["error"]["message"].as_str())
+                .unwrap_or("");
+            let side = if v["side"] == "server" {
+                " (server)"
+            } else {
+                ""
+            };
+            f.steps
+                .push(format!("{step}{side} {detail}").trim_end().to_string());
+            if f.steps.len() > 200 {
+                f.steps.remove(0);
+            }
+        }
+        Action::DeployEnded { ok } => {
+            s.deploy_form.running = false;
+            s.say(
+                if ok {
+                    "deploy done"
+                } else {
+                    "deploy failed (see the steps)"
+                },
+                !ok,
+            );
+        }
     }
     s
 }

@@ -1318,3 +1318,69 @@ fn deploy_progress_is_kept_per_deploy_and_announced() {
     assert_eq!(s.deploys.len(), 1);
     assert!(s.status.as_ref().is_some_and(|m| m.error));
 }
+
+#[test]
+fn deploy_form_edits_starts_and_follows_a_deploy() {
+    let mut s = reduce(online(), Action::Show(View::Deploy));
+    assert_eq!(s.view, View::Deploy);
+    s = reduce(s, Action::EditDeploy);
+    assert!(s.deploy_form.editing);
+    for c in "vpn.test".chars() {
+        s = reduce(s, Action::Typed(c));
+    }
+    s = reduce(s, Action::Backspace);
+    s = reduce(s, Action::Typed('t'));
+    s = reduce(s, Action::NextField);
+    s = reduce(s, Action::Typed('x')); // ports take digits only
+    s = reduce(s, Action::Backspace);
+    s = reduce(s, Action::Typed('1'));
+    assert_eq!(
+        (s.deploy_form.host.as_str(), s.deploy_form.port.as_str()),
+        ("vpn.test", "62021")
+    );
+    s.effects.clear();
+    s = reduce(s, Action::Enter);
+    assert!(!s.deploy_form.editing && s.deploy_form.running);
+    assert_eq!(
+        s.effects,
+        vec![Effect::StartDeploy {
+            host: "vpn.test".into(),
+            port: 62021
+        }]
+    );
+    s = reduce(
+        s,
+        Action::DeployLine(
+            json!({"step": "link_generated", "link": "xp2p+deploy://vpn.test:6202?v=1#s"}),
+        ),
+    );
+    s = reduce(
+        s,
+        Action::DeployLine(json!({"step": "validating", "side": "server"})),
+    );
+    assert_eq!(
+        s.deploy_form.link.as_deref(),
+        Some("xp2p+deploy://vpn.test:6202?v=1#s")
+    );
+    assert_eq!(
+        s.deploy_form.steps,
+        ["link_generated", "validating (server)"]
+    );
+    s = reduce(s, Action::DeployEnded { ok: true });
+    assert!(!s.deploy_form.running);
+    assert_eq!(status(&s), ("deploy done", false));
+    // Esc leaves editing before anything else; an empty host is refused.
+    let mut s = reduce(
+        reduce(online(), Action::Show(View::Deploy)),
+        Action::EditDeploy,
+    );
+    s = reduce(s, Action::Enter);
+    assert!(
+        s.effects
+            .iter()
+            .all(|e| !matches!(e, Effect::StartDeploy { .. }))
+    );
+    assert!(s.status.as_ref().is_some_and(|m| m.error));
+    s = reduce(s, Action::Escape);
+    assert!(!s.deploy_form.editing && !s.quit);
+}

@@ -734,3 +734,19 @@ fn deploy_in_progress() {
     });
     snap("deploy_in_progress", &s);
 }
+
+#[test]
+fn deploy_view_with_link_and_steps() {
+    let mut s = healthy();
+    s.view = xp2p_ui::state::View::Deploy;
+    s.deploy_form.host = "vpn.example.com".into();
+    s.deploy_form.running = true;
+    s.deploy_form.link = Some("xp2p+deploy://vpn.example.com:62025?v=1&user=deploy%40local&exp=4102444800&role=client#<secret>".into());
+    s.deploy_form.steps = vec![
+        "link_generated".into(),
+        "waiting_for_server".into(),
+        "connected".into(),
+        "validating (server)".into(),
+    ];
+    snap("deploy_view", &s);
+}

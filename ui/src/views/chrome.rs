@@ -12,7 +12,7 @@ use crate::state::{Confirm, Conn, State, View};
 pub fn header(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
     let tab = |n: &str, name: &str, v: View| {
         let style = if s.view == v { t.selected() } else { t.dim() };
-        Span::styled(format!(" {n} {name} "), style)
+        Span::styled(format!("{n} {name} "), style)
     };
     let role = s.role.map_or("-".to_string(), |r| r.to_string());
     let conn = match &s.conn {
@@ -26,7 +26,8 @@ pub fn header(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
         tab("2", "Diff", View::Diff),
         tab("3", "Journal", View::Journal),
         tab("4", "Logs", View::Logs),
-        Span::raw(" │ role "),
+        tab("5", "Deploy", View::Deploy),
+        Span::raw("│ "),
         Span::styled(role, t.accent()),
         Span::raw(" │ "),
         conn,

@@ -3,6 +3,7 @@
 
 mod chrome;
 mod dashboard;
+mod deploy;
 mod diff;
 mod journal;
 mod logs;
@@ -32,6 +33,7 @@ pub fn draw(f: &mut Frame, s: &State, t: &Theme) {
         View::Diff => diff::draw(f, body, s, t),
         View::Journal => journal::draw(f, body, s, t),
         View::Logs => logs::draw(f, body, s, t),
+        View::Deploy => deploy::draw(f, body, s, t),
     }
     chrome::status_line(f, status, s, t);
     if let Some(c) = s.confirm {
