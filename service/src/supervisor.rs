@@ -63,6 +63,22 @@ struct Inner {
     generation: u64,
 }
 
+impl Inner {
+    /// Counts a crash (or failed restart); returns the crashes in the window.
+    fn record_crash(&mut self) -> usize {
+        let now = Instant::now();
+        self.crashes.push_back(now);
+        while self
+            .crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
+        {
+            self.crashes.pop_front();
+        }
+        self.crashes.len()
+    }
+}
+
 pub struct RoleSupervisor {
     role: Role,
     layout: Layout,
@@ -368,16 +384,7 @@ impl RoleSupervisor {
             .map(|e| e.to_string())
             .unwrap_or_default();
         let mut session = active.session;
-        let now = Instant::now();
-        inner.crashes.push_back(now);
-        while inner
-            .crashes
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
-        {
-            inner.crashes.pop_front();
-        }
-        let n = inner.crashes.len();
+        let n = inner.record_crash();
         if n >= CRASH_LIMIT {
             inner.failed = true;
             session.transition(
@@ -581,16 +588,7 @@ async fn restart_loop(sup: Arc<RoleSupervisor>, mut backoff: Duration, generatio
             }
             Err(e) => {
                 let mut inner = sup.inner.lock().await;
-                let now = Instant::now();
-                inner.crashes.push_back(now);
-                while inner
-                    .crashes
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
-                {
-                    inner.crashes.pop_front();
-                }
-                let n = inner.crashes.len();
+                let n = inner.record_crash();
                 if n >= CRASH_LIMIT {
                     inner.failed = true;
                     tracing::error!(role = %sup.role, "restart failed {n} times in 10 minutes ({}); giving up until the next apply", e.message);
