@@ -87,10 +87,13 @@ pub enum Command {
     /// Run or manage the xp2p service.
     #[command(subcommand)]
     Service(ServiceCommand),
-    /// Client-side commands (deploy).
+    /// Put TUN, routes and DNS right: through the running service (re-reconcile),
+    /// or, with no service, restore the baseline from the state files.
+    Repair(RepairArgs),
+    /// Client-side commands (deploy, mode).
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Server-side commands (deploy).
+    /// Server-side commands (deploy, mode).
     #[command(subcommand)]
     Server(ServerCommand),
 }
@@ -99,12 +102,60 @@ pub enum Command {
 pub enum ClientCommand {
     /// Print a deploy link and bring up a tunnel once a server takes it.
     Deploy(ClientDeployArgs),
+    /// Switch the client's mode: `proxy`, `tun split` or `tun full [--tag T]`.
+    Mode(ClientModeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientModeArgs {
+    /// `proxy` (SOCKS only) or `tun`.
+    #[arg(value_parser = ["proxy", "tun"])]
+    pub mode: String,
+    /// With `tun`: `split` (routes per CIDR redirect) or `full` (everything).
+    #[arg(value_parser = ["split", "full"])]
+    pub tun_mode: Option<String>,
+    /// Full mode: the endpoint tag that carries everything (default: the first).
+    #[arg(long)]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub apply: ModeApplyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerModeArgs {
+    /// `proxy` or `tun`.
+    #[arg(value_parser = ["proxy", "tun"])]
+    pub mode: String,
+    #[command(flatten)]
+    pub apply: ModeApplyArgs,
+}
+
+/// How a mode switch is applied (as `xp2p apply`).
+#[derive(Debug, Args)]
+pub struct ModeApplyArgs {
+    /// Wait for the apply's outcome (exit codes as `xp2p apply --wait`).
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Accept exactly one deploy for a link made by `xp2p client deploy`.
     Deploy(ServerDeployArgs),
+    /// Switch the server's mode: `proxy` or `tun`.
+    Mode(ServerModeArgs),
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@ pub mod sockdiag;
 pub mod socks5;
 pub mod status;
 pub mod store;
+pub mod tunstate;
 
 pub use error::{ConfigError, ErrorCode, Problems};
 pub use layout::Layout;

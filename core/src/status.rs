@@ -85,8 +85,11 @@ pub struct RoleView {
     pub error: Option<ErrorEntry>,
     pub last_attempt: Option<AttemptView>,
     pub core: CoreView,
-    /// TUN phase (`disabled` until the TUN work lands).
+    /// TUN phase from the role's state file (`disabled` when there is none).
     pub tun_phase: String,
+    /// The TUN record in full (pending reason, retries, last error).
+    #[serde(default)]
+    pub tun: Option<crate::tunstate::TunView>,
     /// Client: the last probe of each endpoint through the tunnel.
     #[serde(default)]
     pub tunnels: Vec<TunnelHealth>,
@@ -248,6 +251,7 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
         (Some(_), None) => true,
         _ => false,
     };
+    let tun = crate::tunstate::view(layout, role);
     RoleView {
         role,
         desired_present: desired_digest.is_some(),
@@ -259,7 +263,10 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
         pending_request: markers::read_requests(layout).requests.remove(&role),
         error: markers::read_errors(layout).errors.remove(&role),
         last_attempt: last_attempt(records, role),
-        tun_phase: "disabled".into(),
+        tun_phase: tun
+            .as_ref()
+            .map_or("disabled".to_string(), |t| t.phase.to_string()),
+        tun,
         tunnels: if role == Role::Client {
             std::fs::read(layout.tunnel_health())
                 .ok()

@@ -1,5 +1,11 @@
-"""Driver for soak.sh. Standard library only."""
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+"""Driver for soak.sh. Standard library only.
+
+XP2P_SOAK_WRAPPER (optional): a command line the service is started under, e.g.
+"heaptrack -o /tmp/ht"; the service's own pid is then read from its instance lock
+and sampled and stopped directly. Unset: the service is started and sampled as is.
+XP2P_SOAK_SERIES (optional): a file to write every sample to ("apply rss_kib fds kids").
+"""
+import json, os, shlex, shutil, signal, socket, subprocess, sys, tempfile, time
 
 XP2P, N, DRAIN = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -34,11 +40,15 @@ def main():
             f'[[client.endpoints]]\nhostname = "soak.local"\naddress = "127.0.0.1"\nport = {trojan}\nuser = "s@x"\npassword = "pw"\nallow_insecure = true\n')
     open(f"{root}/xp2p-client.toml", "w").write(base)
     env = dict(os.environ, XP2P_LOG_ROOT=f"{root}/logs")
-    svc = subprocess.Popen([XP2P, "--config-root", root, "service", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wrapper = shlex.split(os.environ.get("XP2P_SOAK_WRAPPER", ""))
+    svc = subprocess.Popen(wrapper + [XP2P, "--config-root", root, "service", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = svc.pid
     try:
-        for _ in range(300):
+        for _ in range(300 * (10 if wrapper else 1)):
             if os.path.exists(f"{root}/.state/live/config-client/xray.json") and os.path.exists(f"{root}/.state/xp2p.sock"): break
             time.sleep(0.1)
+        if wrapper:
+            pid = int(open(f"{root}/.state/locks/service.lock").read().strip())
         samples, t0 = [], time.monotonic()
         for i in range(N):
             open(f"{root}/xp2p-client.toml", "w").write(base + f'[[client.redirects]]\ncidr = "10.{i // 256 % 256}.{i % 256}.0/24"\noutbound_tag = "direct"\n')
@@ -46,7 +56,10 @@ def main():
             status = json.loads(out.stdout)["result"]["status"] if out.stdout else "error"
             if status != "committed":
                 sys.exit(f"apply {i}: {status} {out.stderr}")
-            samples.append(sample(svc.pid))
+            samples.append(sample(pid))
+        if os.environ.get("XP2P_SOAK_SERIES"):
+            with open(os.environ["XP2P_SOAK_SERIES"], "w") as f:
+                f.writelines(f"{i} {r} {d} {k}\n" for i, (r, d, k) in enumerate(samples))
         step = max(1, N // 10)
         print(json.dumps({"figure": "soak_rss_curve_kib", "every": step, "values": [s[0] for s in samples[::step]]}))
         warm = samples[min(10, len(samples) - 1)]
@@ -63,7 +76,14 @@ def main():
         if grew:
             sys.exit(f"grew: {', '.join(grew)}")
     finally:
-        svc.send_signal(signal.SIGTERM); svc.wait()
+        if pid != svc.pid and svc.poll() is None:
+            try:
+                os.kill(pid, signal.SIGTERM)  # the service itself; the wrapper then ends
+            except ProcessLookupError:
+                pass
+        else:
+            svc.send_signal(signal.SIGTERM)
+        svc.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -93,6 +93,11 @@ pub enum Event {
         state: String,
         detail: String,
     },
+    #[serde(rename = "tun.phase")]
+    TunPhase {
+        role: Role,
+        tun: xp2p_core::tunstate::TunView,
+    },
     #[serde(rename = "desired.changed")]
     DesiredChanged { role: Role, digest: String },
 }

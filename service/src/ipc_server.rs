@@ -22,6 +22,9 @@ use xp2p_core::{Layout, Role, status};
 use crate::apply::RunnerCmd;
 use crate::events::EventBus;
 
+#[cfg(any(windows, test))]
+pub mod windows_pipe;
+
 /// Frames queued per client before it is declared slow.
 const CLIENT_QUEUE: usize = 256;
 
@@ -37,6 +40,9 @@ pub struct IpcContext {
     pub instance_id: String,
     pub events: EventBus,
     pub runners: HashMap<Role, mpsc::UnboundedSender<RunnerCmd>>,
+    /// Each role's TUN owner (OS network state).
+    #[cfg(target_os = "linux")]
+    pub tun: HashMap<Role, mpsc::UnboundedSender<crate::tun::TunCmd>>,
     pub owner_uid: u32,
     pub group_gid: Option<u32>,
     pub started: Instant,
@@ -229,6 +235,7 @@ fn is_mutating(kind: &str) -> bool {
             | "restart"
             | "stop_core"
             | "mode"
+            | "repair"
             | "deploy.start"
             | "deploy.cancel"
             | "deploy.progress"
@@ -386,6 +393,60 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
             };
             let _ = runner.send(cmd);
             Frame::new(&format!("{}.ok", f.kind), id).with("request_id", rid)
+        }
+        #[cfg(target_os = "linux")]
+        "repair" => {
+            let mut views = serde_json::Map::new();
+            for (role, tx) in &ctx.tun {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let cmd = crate::tun::TunCmd::Reconcile {
+                    reason: "repair".into(),
+                    reply: Some(reply),
+                };
+                if tx.send(cmd).is_err() {
+                    return Frame::error(id, "internal", format!("the {role} TUN owner has stopped"));
+                }
+                match tokio::time::timeout(std::time::Duration::from_secs(60), answer).await {
+                    Ok(Ok(view)) => {
+                        views.insert(role.to_string(), serde_json::to_value(view).unwrap_or(Value::Null));
+                    }
+                    _ => return Frame::error(id, "timeout", format!("the {role} TUN reconcile did not answer within 60 s")),
+                }
+            }
+            Frame::new("repair.ok", id).with("tun", Value::Object(views))
+        }
+        "mode" => {
+            let role = match role_arg(&f) {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            let Some(runner) = ctx.runners.get(&role) else {
+                return Frame::error(
+                    id,
+                    "invalid_request",
+                    format!("the service does not serve the {role} role"),
+                );
+            };
+            let mode = f.get_str("mode").unwrap_or("").to_string();
+            let tag = f.get_str("tag").map(str::to_string);
+            let change = match xp2p_core::desired::mode::ModeChange::parse(role, &mode, tag) {
+                Ok(c) => c,
+                Err(e) => return Frame::error(id, "invalid_request", e),
+            };
+            let l = ctx.layout.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                xp2p_core::desired::mode::set_mode(&l, role, &change)?;
+                markers::write_request(&l, role).map_err(|e| e.to_string())
+            })
+            .await;
+            match res {
+                Ok(Ok(rid)) => {
+                    let _ = runner.send(RunnerCmd::Announce(rid.clone()));
+                    Frame::new("mode.ok", id).with("request_id", rid)
+                }
+                Ok(Err(e)) => Frame::error(id, "invalid_desired", e),
+                Err(e) => Frame::error(id, "internal", e.to_string()),
+            }
         }
         "journal" => {
             let role = f.get_str("role").and_then(|r| r.parse::<Role>().ok());

@@ -15,12 +15,15 @@ pub mod logtail;
 pub mod platform;
 pub mod process;
 pub mod supervisor;
+#[cfg(target_os = "linux")]
+pub mod tun;
 pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(unix)]
 use tokio::signal::unix::{SignalKind, signal};
 use xp2p_core::desired::ServiceSection;
 use xp2p_core::digest::sha256_hex;
@@ -338,6 +341,13 @@ async fn serve(opts: RunOptions) -> i32 {
     // Runners and watchers. Subscribe first: readiness waits for first applies.
     let mut first_results = events.subscribe();
     let diag_applied = events.subscribe();
+    // OS network state: one owner per role, reconciling from Live now and after
+    // every apply (subscribed before the runners start).
+    #[cfg(target_os = "linux")]
+    let tun_owners: Vec<tun::TunOwner> = roles
+        .iter()
+        .map(|r| tun::spawn(*r, layout.clone(), events.clone(), events.subscribe()))
+        .collect();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut pokes = HashMap::new();
     let mut runner_tasks = Vec::new();
@@ -375,6 +385,8 @@ async fn serve(opts: RunOptions) -> i32 {
         instance_id: instance_id.clone(),
         events: events.clone(),
         runners: pokes.clone(),
+        #[cfg(target_os = "linux")]
+        tun: tun_owners.iter().map(|o| (o.role, o.tx.clone())).collect(),
         owner_uid: rustix::process::geteuid().as_raw(),
         group_gid: gid,
         started: std::time::Instant::now(),
@@ -420,6 +432,12 @@ async fn serve(opts: RunOptions) -> i32 {
     let _ = shutdown_tx.send(true);
     for t in runner_tasks {
         let _ = t.await;
+    }
+    // Explicit stop restores the network baseline; --keep-cores (an upgrade)
+    // leaves routes and DNS for the next service.
+    #[cfg(target_os = "linux")]
+    for owner in tun_owners {
+        owner.stop(!opts.keep_cores).await;
     }
     if opts.keep_cores {
         tracing::info!("--keep-cores: leaving cores running");
@@ -500,6 +518,7 @@ fn already_attempted(records: &[Record], role: Role, digest: &str) -> bool {
     )
 }
 
+#[cfg(unix)]
 async fn wait_for_stop_signal() {
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
@@ -513,5 +532,15 @@ async fn wait_for_stop_signal() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Windows: Stop or Shutdown from the SCM (`platform::windows_scm`), or Ctrl-C
+/// when run in a console. Not compiled here (README "Windows").
+#[cfg(windows)]
+async fn wait_for_stop_signal() {
+    tokio::select! {
+        _ = platform::windows_scm::stop_requested() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

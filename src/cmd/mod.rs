@@ -9,9 +9,13 @@ mod init;
 mod ipc;
 mod journal;
 mod logs;
+mod mode;
 mod ping;
 mod render;
+mod repair;
 mod service;
+#[cfg(windows)]
+mod service_windows;
 mod source;
 mod status;
 mod validate;
@@ -26,7 +30,10 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Validate(a) => validate::run(layout, &a),
         Command::Diff(a) => diff::run(layout, &a),
         Command::Init(a) => init::run(layout, &a),
+        #[cfg(not(windows))]
         Command::Service(c) => service::run(layout, c),
+        #[cfg(windows)]
+        Command::Service(c) => service_windows::run(layout, c),
         Command::Apply(a) => apply::run_apply(layout, &a),
         Command::Rollback(a) => apply::run_control(layout, "rollback", &a),
         Command::Restart(a) => apply::run_control(layout, "restart", &a),
@@ -39,6 +46,9 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Man { dir } => docs::man(&dir),
         Command::Client(crate::args::ClientCommand::Deploy(a)) => deploy::run_client(layout, &a),
         Command::Server(crate::args::ServerCommand::Deploy(a)) => deploy::run_server(layout, &a),
+        Command::Client(crate::args::ClientCommand::Mode(a)) => mode::run_client(layout, &a),
+        Command::Server(crate::args::ServerCommand::Mode(a)) => mode::run_server(layout, &a),
+        Command::Repair(a) => repair::run(layout, &a),
         Command::Tui(a) => {
             xp2p_ui::run(layout.clone(), ipc::socket(layout), a.role.map(Into::into))
         }

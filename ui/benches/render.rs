@@ -93,6 +93,7 @@ fn role(role: Role, pid: i32) -> RoleView {
             }],
         },
         tun_phase: "disabled".into(),
+        tun: None,
         tunnels: Vec::new(),
     }
 }

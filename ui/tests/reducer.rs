@@ -33,6 +33,7 @@ fn role_view(role: Role) -> RoleView {
             inbounds: Vec::new(),
         },
         tun_phase: "disabled".into(),
+        tun: None,
         tunnels: Vec::new(),
     }
 }

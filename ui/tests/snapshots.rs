@@ -155,6 +155,7 @@ fn healthy_client() -> RoleView {
             ],
         ),
         tun_phase: "disabled".into(),
+        tun: None,
         tunnels: Vec::new(),
     }
 }
@@ -191,6 +192,7 @@ fn healthy_server() -> RoleView {
             vec![inbound("trojan-in", "0.0.0.0", 443, "reachable")],
         ),
         tun_phase: "disabled".into(),
+        tun: None,
         tunnels: Vec::new(),
     }
 }

@@ -207,10 +207,30 @@ pub fn build(
         addr: s.tun_addr.to_string(),
         dns_servers: s.dns_servers.iter().map(|d| d.to_string()).collect(),
         full_tunnel_tag: if full { full_tag } else { String::new() },
+        routes: if s.tun_enabled {
+            tunnel_cidrs(&s.redirects, &endpoints)
+        } else {
+            Vec::new()
+        },
+        socks: (engine == Some("builtin")).then(|| s.socks_address.to_string()),
     };
     Ok(ClientOut {
         managed: out,
         endpoints,
         tun,
     })
+}
+
+/// CIDR redirects to an enabled endpoint, deduplicated in a stable order: what
+/// split mode routes into the TUN. Redirects to `direct` or to a forward stay
+/// off the TUN (the core would send them straight back into it).
+fn tunnel_cidrs(redirects: &[crate::desired::Redirect], endpoints: &[RuntimeEndpoint]) -> Vec<String> {
+    let mut cidrs: Vec<String> = redirects
+        .iter()
+        .filter(|r| endpoints.iter().any(|e| e.tag == r.outbound_tag))
+        .filter_map(|r| r.cidr.as_ref().map(|c| c.0.trunc().to_string()))
+        .collect();
+    cidrs.sort();
+    cidrs.dedup();
+    cidrs
 }

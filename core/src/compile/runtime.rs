@@ -63,4 +63,11 @@ pub struct RuntimeTun {
     pub addr: String,
     pub dns_servers: Vec<String>,
     pub full_tunnel_tag: String,
+    /// CIDRs routed into the TUN (split mode, and the server's TUN mode): every
+    /// CIDR redirect whose outbound is a tunnel, never `direct` (that would loop).
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// The core's SOCKS inbound the service's bridge feeds (`builtin` engine).
+    #[serde(default)]
+    pub socks: Option<String>,
 }

@@ -101,6 +101,31 @@ pub fn build(
         add_forward(&mut out, ROLE, f);
     }
     out.managed_rules.extend(redirect_rules(ROLE, &s.redirects));
+    // TUN mode: the service's bridge feeds this loopback SOCKS inbound, so traffic
+    // the host routes into the TUN meets the same routing as tunnel traffic.
+    let tun_socks = std::net::SocketAddr::from(([127, 0, 0, 1], s.tun_socks_port.0));
+    if s.tun_enabled {
+        out.inbounds.push(json!({
+            "tag": "tun-socks-in", "protocol": "socks",
+            "listen": "127.0.0.1", "port": s.tun_socks_port.0,
+            "settings": {"auth": "noauth", "udp": true, "ip": "127.0.0.1"}
+        }));
+        out.runtime_inbounds.push(RuntimeInbound {
+            tag: "tun-socks-in".into(),
+            protocol: "socks".into(),
+            listen: "127.0.0.1".into(),
+            port: s.tun_socks_port.0,
+            network: "tcp,udp".into(),
+        });
+    }
+    let mut routes: Vec<String> = s
+        .redirects
+        .iter()
+        .filter(|r| s.tun_enabled && r.outbound_tag != "direct")
+        .filter_map(|r| r.cidr.as_ref().map(|c| c.0.trunc().to_string()))
+        .collect();
+    routes.sort();
+    routes.dedup();
     let tun = RuntimeTun {
         enabled: s.tun_enabled,
         mode: if s.tun_enabled {
@@ -114,6 +139,8 @@ pub fn build(
         addr: s.tun_addr.to_string(),
         dns_servers: Vec::new(),
         full_tunnel_tag: String::new(),
+        routes,
+        socks: s.tun_enabled.then(|| tun_socks.to_string()),
     };
     Ok(ServerOut { managed: out, tun })
 }

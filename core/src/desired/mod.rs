@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod locate;
+pub mod mode;
 pub mod model;
 pub mod names;
 pub mod validate;

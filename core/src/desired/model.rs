@@ -390,6 +390,8 @@ pub struct ServerSection {
     pub tun_name: String,
     pub tun_mtu: Mtu,
     pub tun_addr: Cidr,
+    /// Loopback port of the SOCKS inbound the TUN bridge feeds (TUN mode only).
+    pub tun_socks_port: Port,
     pub diag_port: Port,
     pub users: Vec<User>,
     pub redirects: Vec<Redirect>,
@@ -411,6 +413,7 @@ impl Default for ServerSection {
             tun_addr: Cidr(IpNet::V4(
                 ipnet::Ipv4Net::new(Ipv4Addr::new(198, 18, 0, 5), 30).unwrap_or_default(),
             )),
+            tun_socks_port: Port(51181),
             diag_port: Port(62022),
             users: Vec::new(),
             redirects: Vec::new(),

@@ -372,6 +372,18 @@ pub fn server(
         (s.listen, s.trojan_port.0, "tcp"),
         (std::net::IpAddr::from([127, 0, 0, 1]), s.diag_port.0, "tcp"),
     ];
+    if s.tun_enabled {
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        if taken.iter().any(|(ip, port, _)| {
+            *port == s.tun_socks_port.0 && (*ip == loopback || ip.is_unspecified())
+        }) {
+            c.fail(
+                "server.tun_socks_port".into(),
+                "tun_socks_port must differ from trojan_port and diag_port",
+            );
+        }
+        taken.push((loopback, s.tun_socks_port.0, "tcp"));
+    }
     check_api_port(&mut c, &m.core, &mut taken);
     if s.diag_port == s.trojan_port {
         c.fail(

@@ -3,6 +3,9 @@
 
 pub mod client;
 pub mod frame;
+#[cfg(windows)]
+pub mod windows_identity;
+pub mod windows_pipe;
 
 pub use client::{ConnectError, IpcClient};
 pub use frame::{Frame, MAX_FRAME, PROTO};
