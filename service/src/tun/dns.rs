@@ -57,8 +57,13 @@ mod tests {
         std::fs::write(&p, "nameserver 192.0.2.1\noptions edns0\n").unwrap();
         let ino = std::fs::metadata(&p).unwrap().ino();
         let before = read(p.clone()).await.unwrap();
-        write(p.clone(), "nameserver 10.99.0.53\n".into()).await.unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "nameserver 10.99.0.53\n");
+        write(p.clone(), "nameserver 10.99.0.53\n".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "nameserver 10.99.0.53\n"
+        );
         write(p.clone(), before.clone()).await.unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), before);
         assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino);

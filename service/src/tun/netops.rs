@@ -35,8 +35,16 @@ pub trait NetOps: Send + Sync {
     fn main_routes(&self) -> impl Future<Output = Result<Vec<MainRoute>, String>> + Send;
     /// IPv4 routes of `table` (empty when the table does not exist).
     fn table_routes(&self, table: u32) -> impl Future<Output = Result<Vec<Route>, String>> + Send;
-    fn route_replace(&self, table: u32, r: &Route) -> impl Future<Output = Result<(), String>> + Send;
-    fn route_delete(&self, table: u32, r: &Route) -> impl Future<Output = Result<(), String>> + Send;
+    fn route_replace(
+        &self,
+        table: u32,
+        r: &Route,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn route_delete(
+        &self,
+        table: u32,
+        r: &Route,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// IPv4 rules.
     fn rules(&self) -> impl Future<Output = Result<Vec<Rule>, String>> + Send;
     fn rule_add(&self, r: &Rule) -> impl Future<Output = Result<(), String>> + Send;
@@ -123,12 +131,19 @@ fn dst_of(s: &str) -> Option<IpNet> {
 }
 
 /// Unicast routes with a device (blackhole/unreachable/etc. are skipped).
-fn routes_of(cmd: &str, text: &str) -> Result<Vec<(IpNet, Option<IpAddr>, String, u32)>, String> {
+fn routes_of(cmd: &str, text: &str) -> Result<Vec<MainRoute>, String> {
     let rows: Vec<JsonRoute> = parse_json(cmd, text)?;
     Ok(rows
         .into_iter()
         .filter(|r| r.kind.as_deref().is_none_or(|k| k == "unicast"))
-        .filter_map(|r| Some((dst_of(&r.dst)?, r.gateway, r.dev?, r.metric)))
+        .filter_map(|r| {
+            Some(MainRoute {
+                dst: dst_of(&r.dst)?,
+                gateway: r.gateway,
+                dev: r.dev?,
+                metric: r.metric,
+            })
+        })
         .collect())
 }
 
@@ -202,7 +217,11 @@ impl NetOps for IpCommand {
         let mtu = mtu.to_string();
         ip(&["link", "set", "dev", name, "mtu", &mtu, "up"]).await?;
         if let Some(link) = self.link(name).await? {
-            for old in link.addrs.iter().filter(|a| **a != addr && a.addr().is_ipv4()) {
+            for old in link
+                .addrs
+                .iter()
+                .filter(|a| **a != addr && a.addr().is_ipv4())
+            {
                 ip(&["addr", "del", &old.to_string(), "dev", name]).await?;
             }
         }
@@ -213,15 +232,7 @@ impl NetOps for IpCommand {
 
     async fn main_routes(&self) -> Result<Vec<MainRoute>, String> {
         let text = ip(&["-j", "-4", "route", "show", "table", "main"]).await?;
-        Ok(routes_of("ip -j -4 route show table main", &text)?
-            .into_iter()
-            .map(|(dst, gateway, dev, metric)| MainRoute {
-                dst,
-                gateway,
-                dev,
-                metric,
-            })
-            .collect())
+        routes_of("ip -j -4 route show table main", &text)
     }
 
     async fn table_routes(&self, table: u32) -> Result<Vec<Route>, String> {
@@ -233,7 +244,11 @@ impl NetOps for IpCommand {
         };
         Ok(routes_of("ip -j -4 route show table", &text)?
             .into_iter()
-            .map(|(dst, via, dev, _)| Route { dst, via, dev })
+            .map(|r| Route {
+                dst: r.dst,
+                via: r.gateway,
+                dev: r.dev,
+            })
             .collect())
     }
 
@@ -294,11 +309,15 @@ mod tests {
             {"type":"unreachable","dst":"10.8.0.0/16","dev":"lo"}]"#;
         let r = routes_of("t", text).unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].0.to_string(), "0.0.0.0/0");
-        assert_eq!(r[0].3, 100);
-        assert_eq!(r[1].0.to_string(), "10.1.2.3/32");
+        assert_eq!(r[0].dst.to_string(), "0.0.0.0/0");
+        assert_eq!(r[0].metric, 100);
+        assert_eq!(r[1].dst.to_string(), "10.1.2.3/32");
         assert!(routes_of("t", "").unwrap().is_empty());
-        assert!(routes_of("t", "[").unwrap_err().starts_with("t: unexpected output"));
+        assert!(
+            routes_of("t", "[")
+                .unwrap_err()
+                .starts_with("t: unexpected output")
+        );
     }
 
     #[test]

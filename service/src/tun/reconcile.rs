@@ -10,9 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use xp2p_core::Role;
-use xp2p_core::tunstate::{
-    self, Action, DnsBackup, Mode, Phase, Route, Rule, TunState, TunTarget,
-};
+use xp2p_core::tunstate::{self, Action, DnsBackup, Mode, Phase, Route, Rule, TunState, TunTarget};
 
 use super::bridge::{Bridge, BridgeKey};
 use super::dns;
@@ -188,7 +186,11 @@ impl<N: NetOps> Reconciler<N> {
     /// The device exists with its MTU and address, and (builtin engine) the bridge
     /// is attached. The error is the stable pending reason plus detail.
     async fn ensure_device(&mut self, t: &TunTarget) -> Result<(), String> {
-        let existing = self.net.link(&t.name).await.map_err(|e| format!("tun_device_unavailable: {e}"))?;
+        let existing = self
+            .net
+            .link(&t.name)
+            .await
+            .map_err(|e| format!("tun_device_unavailable: {e}"))?;
         if existing.is_none() {
             self.state.tun_name = t.name.clone();
             self.state.device_created = true;
@@ -265,7 +267,8 @@ impl<N: NetOps> Reconciler<N> {
             resolved.insert(host.clone(), found.clone());
             ips.extend(found);
         }
-        let bypass = tunstate::bypass_routes(&ips, &main).map_err(|e| format!("no_default_route: {e}"))?;
+        let bypass =
+            tunstate::bypass_routes(&ips, &main).map_err(|e| format!("no_default_route: {e}"))?;
         Ok(FullInputs {
             defaults,
             bypass,
@@ -305,7 +308,10 @@ impl<N: NetOps> Reconciler<N> {
 
     /// Rules at xp2p's priorities become exactly `wanted` (suppression first).
     async fn sync_rules(&mut self, wanted: &[Rule]) -> Result<(), String> {
-        let prefs = [tunstate::suppress_pref(self.role), tunstate::lookup_pref(self.role)];
+        let prefs = [
+            tunstate::suppress_pref(self.role),
+            tunstate::lookup_pref(self.role),
+        ];
         let current: Vec<Rule> = self
             .net
             .rules()
@@ -340,7 +346,9 @@ impl<N: NetOps> Reconciler<N> {
             self.restore_dns().await?;
         } else {
             let text = tunstate::resolv_conf_for(&t.dns_servers, &self.state_path);
-            let current = dns::read(self.resolv_path.clone()).await.unwrap_or_default();
+            let current = dns::read(self.resolv_path.clone())
+                .await
+                .unwrap_or_default();
             if current != text {
                 dns::write(self.resolv_path.clone(), text).await?;
             }
@@ -408,7 +416,10 @@ impl<N: NetOps> Reconciler<N> {
         };
         note(&mut first_err, self.rollback_full().await);
         let table = tunstate::table(self.role);
-        let prefs = [tunstate::suppress_pref(self.role), tunstate::lookup_pref(self.role)];
+        let prefs = [
+            tunstate::suppress_pref(self.role),
+            tunstate::lookup_pref(self.role),
+        ];
         match self.net.rules().await {
             Ok(rules) => {
                 for r in rules.iter().filter(|r| prefs.contains(&r.pref)) {
@@ -426,7 +437,10 @@ impl<N: NetOps> Reconciler<N> {
             Err(e) => note(&mut first_err, Err(e)),
         }
         if self.state.device_created && !self.state.tun_name.is_empty() {
-            note(&mut first_err, self.net.delete_link(&self.state.tun_name).await);
+            note(
+                &mut first_err,
+                self.net.delete_link(&self.state.tun_name).await,
+            );
         }
         if first_err.is_none() {
             let keep = std::mem::take(&mut self.state);
