@@ -37,10 +37,18 @@ fn split_mode_carries_a_plain_curl_through_the_tun() {
     let _g = serial();
     let mut lab = lab_or_skip!(false);
     lab.write_client("tun_enabled = true\ntun_mode = \"split\"");
-    assert!(!lab.origin_reached(), "the origin must be unreachable without the tunnel");
+    assert!(
+        !lab.origin_reached(),
+        "the origin must be unreachable without the tunnel"
+    );
     lab.start_service("server");
     lab.start_service("client");
-    assert!(lab.wait_phase("split", UP), "phase: {}\n{}", lab.tun_state(), lab.service_logs());
+    assert!(
+        lab.wait_phase("split", UP),
+        "phase: {}\n{}",
+        lab.tun_state(),
+        lab.service_logs()
+    );
     assert!(
         wait_until(UP, || lab.origin_reached()),
         "curl through the TUN failed: {:?}\n{}",
@@ -49,11 +57,17 @@ fn split_mode_carries_a_plain_curl_through_the_tun() {
     );
     let table = lab.table("20090");
     assert!(table.contains("10.99.0.0/16 dev xp2pc"), "{table}");
-    assert!(!table.contains("default"), "split mode must not route everything: {table}");
+    assert!(
+        !table.contains("default"),
+        "split mode must not route everything: {table}"
+    );
     assert!(lab.rules().contains("lookup 20090"), "{}", lab.rules());
     // The origin saw the server's core, never the client's veth address.
     let peers = lab.origin_peers();
-    assert!(!peers.is_empty() && peers.iter().all(|p| p != CLIENT_VETH_IP), "{peers:?}");
+    assert!(
+        !peers.is_empty() && peers.iter().all(|p| p != CLIENT_VETH_IP),
+        "{peers:?}"
+    );
 }
 
 /// Full mode on a lab whose client has a default route; returns the lab with
@@ -84,7 +98,9 @@ fn count(text: &str, needle: &str) -> usize {
 #[test]
 fn full_mode_owns_routes_rules_and_dns_and_stop_gives_them_back() {
     let _g = serial();
-    let Some((mut lab, baseline)) = full_lab() else { return };
+    let Some((mut lab, baseline)) = full_lab() else {
+        return;
+    };
     let table = lab.table("20090");
     assert!(table.contains("default dev xp2pc"), "{table}");
     assert!(
@@ -92,19 +108,48 @@ fn full_mode_owns_routes_rules_and_dns_and_stop_gives_them_back() {
         "endpoint bypass via the original gateway: {table}"
     );
     let rules = lab.rules();
-    assert_eq!(count(&rules, "lookup main suppress_prefixlength 0"), 1, "{rules}");
+    assert_eq!(
+        count(&rules, "lookup main suppress_prefixlength 0"),
+        1,
+        "{rules}"
+    );
     assert_eq!(count(&rules, "lookup 20090"), 1, "{rules}");
     // The main table is never touched: its default route is still there.
-    assert!(lab.table("main").contains(&format!("default via {SERVER_VETH_IP}")));
+    assert!(
+        lab.table("main")
+            .contains(&format!("default via {SERVER_VETH_IP}"))
+    );
     // resolv.conf replaced in place, the original kept in the state file.
     let resolv = String::from_utf8_lossy(&lab.resolv()).into_owned();
     assert!(resolv.contains(&format!("nameserver {DNS}")), "{resolv}");
-    assert_eq!(lab.tun_state()["dns_backup"]["resolv_conf"], ORIGINAL_RESOLV);
+    assert_eq!(
+        lab.tun_state()["dns_backup"]["resolv_conf"],
+        ORIGINAL_RESOLV
+    );
     // A plain curl works and arrives from the server's side.
-    assert!(wait_until(UP, || lab.origin_reached()), "{:?}\n{}", lab.curl_origin(), lab.service_logs());
-    assert!(lab.origin_peers().iter().all(|p| p != CLIENT_VETH_IP), "{:?}", lab.origin_peers());
+    assert!(
+        wait_until(UP, || lab.origin_reached()),
+        "{:?}\n{}",
+        lab.curl_origin(),
+        lab.service_logs()
+    );
+    assert!(
+        lab.origin_peers().iter().all(|p| p != CLIENT_VETH_IP),
+        "{:?}",
+        lab.origin_peers()
+    );
     // DNS to dns_servers goes through the tunnel (the resolver sees the server).
-    let got = sh("ip", &["netns", "exec", &lab.client_ns, "getent", "ahostsv4", "origin.xp2p.test"]);
+    let got = sh(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &lab.client_ns,
+            "getent",
+            "ahostsv4",
+            "origin.xp2p.test",
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&got.stdout).contains(ORIGIN),
         "name lookup through the tunnel failed: {got:?}\n{}",
@@ -112,7 +157,10 @@ fn full_mode_owns_routes_rules_and_dns_and_stop_gives_them_back() {
     );
     let dns_peers = std::fs::read_to_string(&lab.dns_log).unwrap_or_default();
     assert!(dns_peers.contains("origin.xp2p.test"), "{dns_peers}");
-    assert!(!dns_peers.contains(CLIENT_VETH_IP), "DNS bypassed the tunnel: {dns_peers}");
+    assert!(
+        !dns_peers.contains(CLIENT_VETH_IP),
+        "DNS bypassed the tunnel: {dns_peers}"
+    );
     // An explicit stop restores everything byte for byte.
     assert_eq!(lab.stop_service("client"), Some(0));
     assert_eq!(lab.snapshot(), baseline);
@@ -123,12 +171,21 @@ fn full_mode_owns_routes_rules_and_dns_and_stop_gives_them_back() {
 #[test]
 fn a_crash_in_full_mode_is_undone_by_repair_or_by_the_next_service() {
     let _g = serial();
-    let Some((mut lab, baseline)) = full_lab() else { return };
+    let Some((mut lab, baseline)) = full_lab() else {
+        return;
+    };
     lab.kill9_service("client");
     // The crash left full mode in place (traffic black-holes, nothing leaks).
     assert!(lab.table("20090").contains("default dev xp2pc"));
     assert_ne!(lab.resolv(), ORIGINAL_RESOLV.as_bytes());
-    let _ = sh("pkill", &["-9", "-f", &lab.client.path().join(".state").display().to_string()]);
+    let _ = sh(
+        "pkill",
+        &[
+            "-9",
+            "-f",
+            &lab.client.path().join(".state").display().to_string(),
+        ],
+    );
     let r = lab.xp2p_client(&["repair"]);
     assert_eq!(r.code, Some(0), "{} {}", r.stdout, r.stderr);
     assert!(r.stdout.contains("restored the baseline"), "{}", r.stdout);
@@ -136,23 +193,39 @@ fn a_crash_in_full_mode_is_undone_by_repair_or_by_the_next_service() {
     // Repair again: nothing left to do.
     let again = lab.xp2p_client(&["repair"]);
     assert_eq!(again.code, Some(0));
-    assert!(again.stdout.contains("nothing to repair"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("nothing to repair"),
+        "{}",
+        again.stdout
+    );
 
     // A new service after another crash takes over without duplicates.
     lab.start_service("client");
     assert!(lab.wait_phase("full_applied", UP), "{}", lab.tun_state());
     lab.kill9_service("client");
-    let _ = sh("pkill", &["-9", "-f", &lab.client.path().join(".state").display().to_string()]);
+    let _ = sh(
+        "pkill",
+        &[
+            "-9",
+            "-f",
+            &lab.client.path().join(".state").display().to_string(),
+        ],
+    );
     lab.start_service("client");
     assert!(
-        wait_until(UP, || lab.tun_state()["reason"] == "service_start" && lab.tun_state()["phase"] == "full_applied"),
+        wait_until(UP, || lab.tun_state()["reason"] == "service_start"
+            && lab.tun_state()["phase"] == "full_applied"),
         "{}",
         lab.tun_state()
     );
     let rules = lab.rules();
     assert_eq!(count(&rules, "lookup 20090"), 1, "{rules}");
     assert_eq!(count(&rules, "suppress_prefixlength"), 1, "{rules}");
-    assert_eq!(lab.tun_state()["dns_backup"]["resolv_conf"], ORIGINAL_RESOLV, "the backup must stay the original");
+    assert_eq!(
+        lab.tun_state()["dns_backup"]["resolv_conf"],
+        ORIGINAL_RESOLV,
+        "the backup must stay the original"
+    );
     assert!(wait_until(UP, || lab.origin_reached()));
     assert_eq!(lab.stop_service("client"), Some(0));
     assert_eq!(lab.snapshot(), baseline);
@@ -161,7 +234,9 @@ fn a_crash_in_full_mode_is_undone_by_repair_or_by_the_next_service() {
 #[test]
 fn switching_full_split_proxy_full_leaves_nothing_stray() {
     let _g = serial();
-    let Some((lab, baseline)) = full_lab() else { return };
+    let Some((lab, baseline)) = full_lab() else {
+        return;
+    };
     let switch = |args: &[&str]| {
         let r = lab.xp2p_client(args);
         assert_eq!(r.code, Some(0), "{args:?}: {} {}", r.stdout, r.stderr);
@@ -170,7 +245,12 @@ fn switching_full_split_proxy_full_leaves_nothing_stray() {
     assert!(lab.wait_phase("split", UP), "{}", lab.tun_state());
     let table = lab.table("20090");
     assert_eq!(table.trim(), "10.99.0.0/16 dev xp2pc scope link", "{table}");
-    assert_eq!(count(&lab.rules(), "suppress_prefixlength"), 0, "{}", lab.rules());
+    assert_eq!(
+        count(&lab.rules(), "suppress_prefixlength"),
+        0,
+        "{}",
+        lab.rules()
+    );
     assert_eq!(count(&lab.rules(), "lookup 20090"), 1);
     assert_eq!(lab.resolv(), ORIGINAL_RESOLV.as_bytes());
     assert!(wait_until(UP, || lab.origin_reached()));
@@ -181,13 +261,19 @@ fn switching_full_split_proxy_full_leaves_nothing_stray() {
     assert!(lab.wait_phase("disabled", UP), "{}", lab.tun_state());
     assert_eq!(lab.snapshot(), baseline, "proxy mode is the baseline");
 
-    switch(&["client", "mode", "tun", "full", "--tag", "proxy-a", "--wait"]);
+    switch(&[
+        "client", "mode", "tun", "full", "--tag", "proxy-a", "--wait",
+    ]);
     assert!(lab.wait_phase("full_applied", UP), "{}", lab.tun_state());
     assert_eq!(count(&lab.rules(), "lookup 20090"), 1);
     assert_eq!(count(&lab.rules(), "suppress_prefixlength"), 1);
     assert!(wait_until(UP, || lab.origin_reached()));
     let st = lab.xp2p_client(&["status", "--json"]);
-    assert!(st.stdout.contains("\"tun_phase\":\"full_applied\""), "{}", st.stdout);
+    assert!(
+        st.stdout.contains("\"tun_phase\":\"full_applied\""),
+        "{}",
+        st.stdout
+    );
 }
 
 #[test]
@@ -244,12 +330,18 @@ fn applies_and_a_core_kill_never_take_the_routes_away() {
     assert!(samples.len() > 20, "too few samples: {}", samples.len());
     for (i, s) in samples.iter().enumerate() {
         assert!(
-            s.contains("default dev xp2pc table 20090") && s.contains("lookup 20090") && s.contains("suppress_prefixlength 0"),
+            s.contains("default dev xp2pc table 20090")
+                && s.contains("lookup 20090")
+                && s.contains("suppress_prefixlength 0"),
             "sample {i} of {} lacks the routes:\n{s}",
             samples.len()
         );
     }
-    assert!(wait_until(UP, || lab.origin_reached()), "{}", lab.service_logs());
+    assert!(
+        wait_until(UP, || lab.origin_reached()),
+        "{}",
+        lab.service_logs()
+    );
 }
 
 #[test]
@@ -267,7 +359,13 @@ fn full_mode_waits_pending_for_a_default_route_and_then_applies() {
     );
     let st = lab.tun_state();
     assert_eq!(st["phase"], "full_pending");
-    assert!(st["pending_reason"].as_str().unwrap_or("").starts_with("no_default_route"), "{st}");
+    assert!(
+        st["pending_reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("no_default_route"),
+        "{st}"
+    );
     assert!(st["next_retry_at"].is_string(), "{st}");
     // Pending touches neither rules nor DNS.
     assert_eq!(lab.rules(), baseline_rules);
@@ -275,8 +373,81 @@ fn full_mode_waits_pending_for_a_default_route_and_then_applies() {
     let status = lab.xp2p_client(&["status", "--json"]).stdout;
     assert!(status.contains("no_default_route"), "{status}");
     // The network comes up: the next retry applies full mode.
-    let _ = sh("ip", &["-n", &lab.client_ns, "route", "add", "default", "via", SERVER_VETH_IP]);
-    assert!(lab.wait_phase("full_applied", Duration::from_secs(60)), "{}", lab.tun_state());
+    let _ = sh(
+        "ip",
+        &[
+            "-n",
+            &lab.client_ns,
+            "route",
+            "add",
+            "default",
+            "via",
+            SERVER_VETH_IP,
+        ],
+    );
+    assert!(
+        lab.wait_phase("full_applied", Duration::from_secs(60)),
+        "{}",
+        lab.tun_state()
+    );
     assert_eq!(lab.tun_state()["retry_count"], 0);
     assert!(wait_until(UP, || lab.origin_reached()));
+}
+
+#[test]
+fn server_tun_mode_routes_its_cidr_redirects_through_the_bridge_and_core() {
+    let _g = serial();
+    let mut lab = lab_or_skip!(false);
+    lab.write_client("tun_enabled = false");
+    // A server redirect to a snippet outbound that lands on the origin: traffic
+    // the server host sends to 10.55.0.0/16 goes TUN -> bridge -> core -> origin.
+    lab.server.write(
+        "config-server/outbounds.append.json",
+        format!(
+            r#"{{"outbounds":[{{"tag":"to-origin","protocol":"freedom","settings":{{"redirect":"{ORIGIN}:{}"}}}}]}}"#,
+            lab.origin_port
+        ),
+    );
+    let text = lab.server.read("xp2p-server.toml").replace(
+        "[[server.users]]",
+        "tun_enabled = true\n\n[[server.redirects]]\ncidr = \"10.55.0.0/16\"\noutbound_tag = \"to-origin\"\n\n[[server.users]]",
+    );
+    lab.server.write("xp2p-server.toml", text);
+    let before = sh("ip", &["-n", &lab.server_ns, "-4", "route", "show", "table", "all"]);
+    lab.start_service("server");
+    let state = || -> serde_json::Value {
+        std::fs::read(lab.server.path().join("xp2p-server.tun.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    assert!(wait_until(UP, || state()["phase"] == "tun"), "{}\n{}", state(), lab.service_logs());
+    let table = sh("ip", &["-n", &lab.server_ns, "-4", "route", "show", "table", "20091"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("10.55.0.0/16 dev xp2ps"),
+        "{table:?}"
+    );
+    let url = format!("http://10.55.0.1:{}/token.txt", lab.origin_port);
+    let fetch = || sh("ip", &["netns", "exec", &lab.server_ns, "curl", "-s", "--max-time", "5", &url]);
+    assert!(
+        wait_until(UP, || fetch().stdout.starts_with(lab.token.as_bytes())),
+        "{:?}\n{}",
+        fetch(),
+        lab.service_logs()
+    );
+    // `xp2p server mode proxy` takes it all away again.
+    let r = Run::from_output(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.server_ns])
+            .arg(xp2p_bin())
+            .arg("--config-root")
+            .arg(lab.server.path())
+            .args(["server", "mode", "proxy", "--wait"])
+            .output()
+            .expect("run xp2p"),
+    );
+    assert_eq!(r.code, Some(0), "{} {}", r.stdout, r.stderr);
+    assert!(wait_until(UP, || state()["phase"] == "disabled"), "{}", state());
+    let after = sh("ip", &["-n", &lab.server_ns, "-4", "route", "show", "table", "all"]);
+    assert_eq!(String::from_utf8_lossy(&after.stdout), String::from_utf8_lossy(&before.stdout));
 }

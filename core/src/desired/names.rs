@@ -71,11 +71,12 @@ pub fn is_interface_name(s: &str) -> bool {
 }
 
 /// Tags the compiler itself emits (besides the `xp2p-` and `proxy-` families).
-pub const EMITTED_TAGS: [&str; 7] = [
+pub const EMITTED_TAGS: [&str; 8] = [
     "socks-in",
     "direct",
     "api",
     "tun-in",
+    "tun-socks-in",
     "trojan-in",
     "vless-in",
     "block",
