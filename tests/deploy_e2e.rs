@@ -631,16 +631,32 @@ fn deploy_beside_running_services_leaves_them_alone() {
         "validated beside, not on, the service's port"
     );
 
-    // The services pick the new Desired up themselves, on the same ports.
+    // The services pick the new Desired up themselves, on the same ports. The
+    // deploy's own request and the watcher's can arrive apart under load: the
+    // second is then a noop, never a second change.
+    let settled = |o: Vec<String>| -> Vec<String> {
+        let mut o = o;
+        while o.len() > 2 && o.last().is_some_and(|x| x == "noop") {
+            o.pop();
+        }
+        o
+    };
     assert!(
-        wait_until(LONG, || outcomes(&server, "server").len() == 2
-            && outcomes(&client, "client").len() == 2),
+        wait_until(LONG, || outcomes(&server, "server").len() >= 2
+            && outcomes(&client, "client").len() >= 2),
         "{}\n{}",
         s_svc.log(),
         c_svc.log()
     );
-    assert_eq!(outcomes(&server, "server"), ["committed", "committed"]);
-    assert_eq!(outcomes(&client, "client"), ["committed", "committed"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        settled(outcomes(&server, "server")),
+        ["committed", "committed"]
+    );
+    assert_eq!(
+        settled(outcomes(&client, "client")),
+        ["committed", "committed"]
+    );
     let server_toml = server.read("xp2p-server.toml");
     assert!(
         server_toml.contains(&format!("trojan_port = {trojan}")),

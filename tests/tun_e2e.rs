@@ -372,6 +372,25 @@ fn full_mode_waits_pending_for_a_default_route_and_then_applies() {
     assert_eq!(lab.resolv(), ORIGINAL_RESOLV.as_bytes());
     let status = lab.xp2p_client(&["status", "--json"]).stdout;
     assert!(status.contains("no_default_route"), "{status}");
+    let human = lab.xp2p_client(&["status"]).stdout;
+    assert!(
+        human.contains("tun: full_pending on xp2pc — no_default_route"),
+        "{human}"
+    );
+    // IPC: the snapshot carries the record, and each retry is a `tun.phase` event.
+    let (snapshot, event) = subscribe_for_tun_event(&lab);
+    let client = snapshot["state"]["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["role"] == "client")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(client["tun"]["phase"], "full_pending", "{snapshot}");
+    assert_eq!(event["role"], "client", "{event}");
+    assert_eq!(event["tun"]["phase"], "full_pending", "{event}");
+    assert!(event["tun"]["retry_count"].as_u64() >= Some(3), "{event}");
+    assert!(event["tun"]["next_retry_at"].is_string(), "{event}");
     // The network comes up: the next retry applies full mode.
     let _ = sh(
         "ip",
@@ -413,7 +432,10 @@ fn server_tun_mode_routes_its_cidr_redirects_through_the_bridge_and_core() {
         "tun_enabled = true\n\n[[server.redirects]]\ncidr = \"10.55.0.0/16\"\noutbound_tag = \"to-origin\"\n\n[[server.users]]",
     );
     lab.server.write("xp2p-server.toml", text);
-    let before = sh("ip", &["-n", &lab.server_ns, "-4", "route", "show", "table", "all"]);
+    let before = sh(
+        "ip",
+        &["-n", &lab.server_ns, "-4", "route", "show", "table", "all"],
+    );
     lab.start_service("server");
     let state = || -> serde_json::Value {
         std::fs::read(lab.server.path().join("xp2p-server.tun.json"))
@@ -421,14 +443,44 @@ fn server_tun_mode_routes_its_cidr_redirects_through_the_bridge_and_core() {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     };
-    assert!(wait_until(UP, || state()["phase"] == "tun"), "{}\n{}", state(), lab.service_logs());
-    let table = sh("ip", &["-n", &lab.server_ns, "-4", "route", "show", "table", "20091"]);
+    assert!(
+        wait_until(UP, || state()["phase"] == "tun"),
+        "{}\n{}",
+        state(),
+        lab.service_logs()
+    );
+    let table = sh(
+        "ip",
+        &[
+            "-n",
+            &lab.server_ns,
+            "-4",
+            "route",
+            "show",
+            "table",
+            "20091",
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&table.stdout).contains("10.55.0.0/16 dev xp2ps"),
         "{table:?}"
     );
     let url = format!("http://10.55.0.1:{}/token.txt", lab.origin_port);
-    let fetch = || sh("ip", &["netns", "exec", &lab.server_ns, "curl", "-s", "--max-time", "5", &url]);
+    let fetch = || {
+        sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &lab.server_ns,
+                "curl",
+                "-s",
+                "--max-time",
+                "5",
+                &url,
+            ],
+        )
+    };
     assert!(
         wait_until(UP, || fetch().stdout.starts_with(lab.token.as_bytes())),
         "{:?}\n{}",
@@ -447,7 +499,45 @@ fn server_tun_mode_routes_its_cidr_redirects_through_the_bridge_and_core() {
             .expect("run xp2p"),
     );
     assert_eq!(r.code, Some(0), "{} {}", r.stdout, r.stderr);
-    assert!(wait_until(UP, || state()["phase"] == "disabled"), "{}", state());
-    let after = sh("ip", &["-n", &lab.server_ns, "-4", "route", "show", "table", "all"]);
-    assert_eq!(String::from_utf8_lossy(&after.stdout), String::from_utf8_lossy(&before.stdout));
+    assert!(
+        wait_until(UP, || state()["phase"] == "disabled"),
+        "{}",
+        state()
+    );
+    let after = sh(
+        "ip",
+        &["-n", &lab.server_ns, "-4", "route", "show", "table", "all"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        String::from_utf8_lossy(&before.stdout)
+    );
+}
+
+/// Subscribes on the client's IPC socket; returns the snapshot and the first
+/// `tun.phase` event that follows.
+fn subscribe_for_tun_event(lab: &Lab) -> (serde_json::Value, serde_json::Value) {
+    use std::io::{BufRead, BufReader, Write};
+    let sock = lab.client.path().join(".state/xp2p.sock");
+    let mut s =
+        std::os::unix::net::UnixStream::connect(&sock).expect("connect to the client service");
+    s.set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap_or_default();
+    s.write_all(b"{\"v\":1,\"id\":1,\"type\":\"subscribe\"}\n")
+        .expect("subscribe");
+    let mut r = BufReader::new(s);
+    let mut snapshot = serde_json::Value::Null;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("the service closed the subscription before a tun.phase event");
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["type"] == "snapshot" {
+            snapshot = v;
+        } else if v["type"] == "event" && v["event"]["kind"] == "tun.phase" {
+            return (snapshot, v["event"].clone());
+        }
+    }
 }

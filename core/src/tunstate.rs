@@ -213,9 +213,32 @@ impl From<&TunState> for TunView {
     }
 }
 
+impl TunView {
+    /// One line for status and the console: the phase, then why it is not
+    /// applied (pending reason and next retry, or the latched error).
+    pub fn summary(&self) -> String {
+        let mut out = self.phase.to_string();
+        if !self.device.is_empty() && self.phase != Phase::Disabled {
+            out.push_str(&format!(" on {}", self.device));
+        }
+        if let Some(r) = &self.pending_reason {
+            out.push_str(&format!(" — {r}"));
+            if let Some(at) = &self.next_retry_at {
+                out.push_str(&format!(" (retry {} at {at})", self.retry_count));
+            }
+        } else if let Some(e) = &self.last_error {
+            out.push_str(&format!(" — {e}"));
+        }
+        out
+    }
+}
+
 /// A role's TUN as its state file tells (`None`: no file, nothing ever done).
 pub fn view(layout: &crate::Layout, role: Role) -> Option<TunView> {
-    load(&state_path(layout, role)).ok().flatten().map(|s| TunView::from(&s))
+    load(&state_path(layout, role))
+        .ok()
+        .flatten()
+        .map(|s| TunView::from(&s))
 }
 
 /// Path of a role's state file.
@@ -444,14 +467,12 @@ pub fn backoff(retries: u32) -> Duration {
 /// The main-table route a packet to `ip` would take: longest prefix, then
 /// lowest metric. xp2p's bypass routes copy its gateway and device.
 pub fn route_for(ip: IpAddr, main: &[MainRoute]) -> Option<&MainRoute> {
-    main.iter()
-        .filter(|r| r.dst.contains(&ip))
-        .max_by(|a, b| {
-            a.dst
-                .prefix_len()
-                .cmp(&b.dst.prefix_len())
-                .then(b.metric.cmp(&a.metric))
-        })
+    main.iter().filter(|r| r.dst.contains(&ip)).max_by(|a, b| {
+        a.dst
+            .prefix_len()
+            .cmp(&b.dst.prefix_len())
+            .then(b.metric.cmp(&a.metric))
+    })
 }
 
 /// Bypass routes for endpoint IPs (IPv4) through the way main would send them.
@@ -515,11 +536,26 @@ mod tests {
             ..TunState::default()
         };
         use Action::*;
-        assert_eq!(plan(&empty, Mode::Proxy, true), (vec![RemoveSplit], Phase::Disabled));
-        assert_eq!(plan(&empty, Mode::Split, true), (vec![EnsureSplit], Phase::Split));
-        assert_eq!(plan(&empty, Mode::Full, true), (vec![EnsureFull], Phase::FullApplied));
-        assert_eq!(plan(&empty, Mode::Full, false), (vec![], Phase::FullPending));
-        assert_eq!(plan(&empty, Mode::Tun, true), (vec![EnsureSplit], Phase::Tun));
+        assert_eq!(
+            plan(&empty, Mode::Proxy, true),
+            (vec![RemoveSplit], Phase::Disabled)
+        );
+        assert_eq!(
+            plan(&empty, Mode::Split, true),
+            (vec![EnsureSplit], Phase::Split)
+        );
+        assert_eq!(
+            plan(&empty, Mode::Full, true),
+            (vec![EnsureFull], Phase::FullApplied)
+        );
+        assert_eq!(
+            plan(&empty, Mode::Full, false),
+            (vec![], Phase::FullPending)
+        );
+        assert_eq!(
+            plan(&empty, Mode::Tun, true),
+            (vec![EnsureSplit], Phase::Tun)
+        );
         assert_eq!(
             plan(&full, Mode::Split, true),
             (vec![RollbackFull, EnsureSplit], Phase::Split)
@@ -530,7 +566,10 @@ mod tests {
         );
         // Full stays full: no rollback, even when the device is not ready.
         assert_eq!(plan(&full, Mode::Full, false), (vec![], Phase::FullPending));
-        assert_eq!(plan(&full, Mode::Full, true), (vec![EnsureFull], Phase::FullApplied));
+        assert_eq!(
+            plan(&full, Mode::Full, true),
+            (vec![EnsureFull], Phase::FullApplied)
+        );
         // A crash mid-way through ensure_full left only a DNS backup: still rolled back.
         let torn = TunState {
             phase: Phase::Split,
@@ -540,7 +579,28 @@ mod tests {
             }),
             ..TunState::default()
         };
-        assert_eq!(plan(&torn, Mode::Split, true).0, vec![RollbackFull, EnsureSplit]);
+        assert_eq!(
+            plan(&torn, Mode::Split, true).0,
+            vec![RollbackFull, EnsureSplit]
+        );
+    }
+
+    #[test]
+    fn the_summary_says_why_full_mode_is_not_applied() {
+        let mut v = TunView {
+            phase: Phase::FullPending,
+            device: "xp2pc".into(),
+            pending_reason: Some("no_default_route: none".into()),
+            retry_count: 3,
+            next_retry_at: Some("2026-11-22T10:00:08Z".into()),
+            ..TunView::default()
+        };
+        assert_eq!(
+            v.summary(),
+            "full_pending on xp2pc — no_default_route: none (retry 3 at 2026-11-22T10:00:08Z)"
+        );
+        v = TunView::default();
+        assert_eq!(v.summary(), "disabled");
     }
 
     #[test]
@@ -560,7 +620,10 @@ mod tests {
         assert!(target(Mode::Proxy).rules().is_empty());
         let rules = target(Mode::Full).rules();
         assert_eq!(rules.len(), 2);
-        assert_eq!(rules[0].to_string(), "pref 20088 lookup main suppress_prefixlength 0");
+        assert_eq!(
+            rules[0].to_string(),
+            "pref 20088 lookup main suppress_prefixlength 0"
+        );
         assert_eq!(rules[1].to_string(), "pref 20089 lookup 20090");
         assert_eq!(target(Mode::Split).rules().len(), 1);
     }
@@ -596,7 +659,10 @@ mod tests {
         let text: Vec<String> = b.iter().map(ToString::to_string).collect();
         assert_eq!(
             text,
-            vec!["10.77.0.1/32 via 10.231.9.2 dev veth0", "10.231.9.7/32 dev veth0"]
+            vec![
+                "10.77.0.1/32 via 10.231.9.2 dev veth0",
+                "10.231.9.7/32 dev veth0"
+            ]
         );
         let err = bypass_routes(&ips[..1], &main[2..]).unwrap_err();
         assert!(err.contains("10.77.0.1"), "{err}");

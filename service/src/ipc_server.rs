@@ -242,9 +242,22 @@ fn is_mutating(kind: &str) -> bool {
     )
 }
 
+/// `status::snapshot`, but with only the journal records the views use (each
+/// role's last attempt): every `status`, `subscribe` and resync builds one, and
+/// reading the whole journal each time made the service's memory grow with the
+/// journal (the soak: +15 MiB RSS over 1 000 applies).
+fn status_snapshot(layout: &Layout) -> Vec<status::RoleView> {
+    let roles = status::roles_present(layout);
+    let records = journal::last_attempts(&layout.journal(), &roles).unwrap_or_default();
+    roles
+        .into_iter()
+        .map(|r| status::role_view(layout, r, &records))
+        .collect()
+}
+
 async fn state(ctx: &IpcContext) -> Value {
     let layout = ctx.layout.clone();
-    let roles = tokio::task::spawn_blocking(move || status::snapshot(&layout))
+    let roles = tokio::task::spawn_blocking(move || status_snapshot(&layout))
         .await
         .unwrap_or_default();
     json!({
@@ -404,13 +417,26 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                     reply: Some(reply),
                 };
                 if tx.send(cmd).is_err() {
-                    return Frame::error(id, "internal", format!("the {role} TUN owner has stopped"));
+                    return Frame::error(
+                        id,
+                        "internal",
+                        format!("the {role} TUN owner has stopped"),
+                    );
                 }
                 match tokio::time::timeout(std::time::Duration::from_secs(60), answer).await {
                     Ok(Ok(view)) => {
-                        views.insert(role.to_string(), serde_json::to_value(view).unwrap_or(Value::Null));
+                        views.insert(
+                            role.to_string(),
+                            serde_json::to_value(view).unwrap_or(Value::Null),
+                        );
                     }
-                    _ => return Frame::error(id, "timeout", format!("the {role} TUN reconcile did not answer within 60 s")),
+                    _ => {
+                        return Frame::error(
+                            id,
+                            "timeout",
+                            format!("the {role} TUN reconcile did not answer within 60 s"),
+                        );
+                    }
                 }
             }
             Frame::new("repair.ok", id).with("tun", Value::Object(views))
@@ -452,18 +478,16 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
             let role = f.get_str("role").and_then(|r| r.parse::<Role>().ok());
             let limit = f.body.get("limit").and_then(Value::as_u64).unwrap_or(50) as usize;
             let path = ctx.layout.journal();
-            let records =
-                tokio::task::spawn_blocking(move || journal::read_all(&path).unwrap_or_default())
-                    .await
-                    .unwrap_or_default();
-            let mine: Vec<_> = records
-                .into_iter()
-                .filter(|r| role.is_none_or(|x| r.role == x))
-                .collect();
-            let start = mine.len().saturating_sub(limit);
+            // Only the records asked for are held, not the whole journal.
+            let mine = tokio::task::spawn_blocking(move || {
+                journal::read_last(&path, limit, |r| role.is_none_or(|x| r.role == x))
+                    .unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default();
             Frame::new("journal.ok", id).with(
                 "records",
-                serde_json::to_value(&mine[start..]).unwrap_or(Value::Null),
+                serde_json::to_value(&mine).unwrap_or(Value::Null),
             )
         }
         "logs" => {

@@ -20,11 +20,15 @@ pub fn run(layout: &Layout, a: &RepairArgs) -> i32 {
     rt.block_on(async {
         match connect(layout).await {
             Ok(mut c) => match c.request(Frame::new("repair", None)).await {
-                Ok(ans) if ans.kind == "error" => connect_error(COMMAND, a.json, &answer_error(&ans)),
+                Ok(ans) if ans.kind == "error" => {
+                    connect_error(COMMAND, a.json, &answer_error(&ans))
+                }
                 Ok(ans) => report_service(a, ans.body.get("tun").cloned().unwrap_or(Value::Null)),
                 Err(e) => connect_error(COMMAND, a.json, &e),
             },
-            Err(e @ xp2p_core::ipc::ConnectError::PermissionDenied(_)) => connect_error(COMMAND, a.json, &e),
+            Err(e @ xp2p_core::ipc::ConnectError::PermissionDenied(_)) => {
+                connect_error(COMMAND, a.json, &e)
+            }
             Err(_) => offline(layout, a).await,
         }
     })
@@ -77,5 +81,11 @@ async fn offline(layout: &Layout, a: &RepairArgs) -> i32 {
 
 #[cfg(not(target_os = "linux"))]
 async fn offline(_layout: &Layout, a: &RepairArgs) -> i32 {
-    fail(COMMAND, a.json, "unsupported", "OS state repair is implemented for Linux only", exit::FAILED)
+    fail(
+        COMMAND,
+        a.json,
+        "unsupported",
+        "OS state repair is implemented for Linux only",
+        exit::FAILED,
+    )
 }

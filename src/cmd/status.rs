@@ -144,9 +144,9 @@ fn print_state(state: &Value, json_out: bool, command: &str) {
                     .map_or(String::new(), |e| format!(" — {e}")),
             );
         }
-        println!(
-            "        tun: {}",
-            r["tun_phase"].as_str().unwrap_or("disabled")
-        );
+        let tun = serde_json::from_value::<xp2p_core::tunstate::TunView>(r["tun"].clone())
+            .map(|t| t.summary())
+            .unwrap_or_else(|_| r["tun_phase"].as_str().unwrap_or("disabled").to_string());
+        println!("        tun: {tun}");
     }
 }

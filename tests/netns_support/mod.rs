@@ -19,7 +19,8 @@ pub const ORIGIN: &str = "10.99.0.5";
 pub const DNS: &str = "10.99.0.53";
 pub const CLIENT_VETH_IP: &str = "10.231.9.1";
 pub const SERVER_VETH_IP: &str = "10.231.9.2";
-pub const ORIGINAL_RESOLV: &str = "# the namespace's own resolv.conf\nnameserver 192.0.2.1\noptions edns0\n";
+pub const ORIGINAL_RESOLV: &str =
+    "# the namespace's own resolv.conf\nnameserver 192.0.2.1\noptions edns0\n";
 
 /// Why these tests cannot run here, if they cannot.
 pub fn unavailable() -> Option<&'static str> {
@@ -103,19 +104,36 @@ impl Lab {
         // The namespace's own resolv.conf (bind-mounted by `ip netns exec`).
         std::fs::create_dir_all(format!("/etc/netns/{c}")).expect("mkdir /etc/netns");
         std::fs::write(lab.resolv_path(), ORIGINAL_RESOLV).expect("write ns resolv.conf");
-        must("ip", &["link", "add", &vc, "netns", &c, "type", "veth", "peer", "name", &vs, "netns", &s]);
+        must(
+            "ip",
+            &[
+                "link", "add", &vc, "netns", &c, "type", "veth", "peer", "name", &vs, "netns", &s,
+            ],
+        );
         for (ns, dev, ip) in [(&c, &vc, CLIENT_VETH_IP), (&s, &vs, SERVER_VETH_IP)] {
-            must("ip", &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev]);
+            must(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev],
+            );
             must("ip", &["-n", ns, "link", "set", dev, "up"]);
             must("ip", &["-n", ns, "link", "set", "lo", "up"]);
         }
         for ip in [ENDPOINT, ORIGIN, DNS] {
-            must("ip", &["-n", &s, "addr", "add", &format!("{ip}/32"), "dev", "lo"]);
+            must(
+                "ip",
+                &["-n", &s, "addr", "add", &format!("{ip}/32"), "dev", "lo"],
+            );
         }
         if default_route {
-            must("ip", &["-n", &c, "route", "add", "default", "via", SERVER_VETH_IP]);
+            must(
+                "ip",
+                &["-n", &c, "route", "add", "default", "via", SERVER_VETH_IP],
+            );
         } else {
-            must("ip", &["-n", &c, "route", "add", ENDPOINT, "via", SERVER_VETH_IP]);
+            must(
+                "ip",
+                &["-n", &c, "route", "add", ENDPOINT, "via", SERVER_VETH_IP],
+            );
         }
         // Origin and DNS responder inside the server namespace.
         let www = lab.server.path().join("www");
@@ -126,7 +144,19 @@ impl Lab {
         let port = lab.origin_port.to_string();
         let www_s = www.display().to_string();
         let origin = Command::new("ip")
-            .args(["netns", "exec", &s, "python3", "-m", "http.server", &port, "--bind", ORIGIN, "--directory", &www_s])
+            .args([
+                "netns",
+                "exec",
+                &s,
+                "python3",
+                "-m",
+                "http.server",
+                &port,
+                "--bind",
+                ORIGIN,
+                "--directory",
+                &www_s,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -137,7 +167,16 @@ impl Lab {
         let dnsd = tests_dir().join("netns_support").join("dnsd.py");
         let dns_log = lab.dns_log.display().to_string();
         let d = Command::new("ip")
-            .args(["netns", "exec", &s, "python3", &dnsd.display().to_string(), DNS, ORIGIN, &dns_log])
+            .args([
+                "netns",
+                "exec",
+                &s,
+                "python3",
+                &dnsd.display().to_string(),
+                DNS,
+                ORIGIN,
+                &dns_log,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -153,9 +192,21 @@ impl Lab {
             ),
         );
         let origin_ready = wait_until(Duration::from_secs(10), || {
-            sh("ip", &["netns", "exec", &s, "curl", "-s", "--max-time", "1", &format!("http://{ORIGIN}:{port}/token.txt")])
-                .stdout
-                .starts_with(lab.token.as_bytes())
+            sh(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &s,
+                    "curl",
+                    "-s",
+                    "--max-time",
+                    "1",
+                    &format!("http://{ORIGIN}:{port}/token.txt"),
+                ],
+            )
+            .stdout
+            .starts_with(lab.token.as_bytes())
         });
         assert!(origin_ready, "the origin did not start in {s}");
         lab
@@ -277,12 +328,18 @@ impl Lab {
     /// `ip -4 route show table all` of the client namespace, local table aside
     /// (its broadcast entries are the kernel's).
     pub fn routes(&self) -> String {
-        let o = sh("ip", &["-n", &self.client_ns, "-4", "route", "show", "table", "all"]);
+        let o = sh(
+            "ip",
+            &["-n", &self.client_ns, "-4", "route", "show", "table", "all"],
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     pub fn table(&self, table: &str) -> String {
-        let o = sh("ip", &["-n", &self.client_ns, "-4", "route", "show", "table", table]);
+        let o = sh(
+            "ip",
+            &["-n", &self.client_ns, "-4", "route", "show", "table", table],
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 

@@ -471,6 +471,7 @@ pub fn reduce(mut s: State, action: Action) -> State {
         }
         Action::Snapshot(roles) => {
             s.roles = roles;
+            settle_missed_results(&mut s);
             let first = s.role.is_none();
             if s.role.is_none_or(|r| !s.roles.iter().any(|v| v.role == r)) {
                 s.role = s.roles.first().map(|r| r.role);
@@ -575,6 +576,38 @@ pub fn reduce(mut s: State, action: Action) -> State {
         }
     }
     s
+}
+
+/// A snapshot is the truth: an attempt shown as running whose journal record
+/// already has an outcome lost its `apply.done` (a resync dropped it), so it is
+/// settled from the record instead of staying "in progress" forever.
+fn settle_missed_results(s: &mut State) {
+    let mut settled = Vec::new();
+    for v in &s.roles {
+        let (Some(live), Some(last)) = (s.attempts.get(&v.role), &v.last_attempt) else {
+            continue;
+        };
+        let Some(outcome) = &last.outcome else {
+            continue;
+        };
+        if live.status.is_none() && live.attempt_id == last.attempt_id {
+            let mut done = live.clone();
+            done.status = Some(outcome.clone());
+            done.duration_ms = last.duration_ms;
+            done.error = last.error.clone();
+            settled.push((v.role, done));
+        }
+    }
+    for (role, done) in settled {
+        let status = done.status.clone().unwrap_or_default();
+        let text = match &done.error {
+            Some(e) => format!("{role}: {status}: {e}"),
+            None => format!("{role}: {status} in {} ms", done.duration_ms.unwrap_or(0)),
+        };
+        let failed = !matches!(status.as_str(), "committed" | "noop" | "superseded");
+        s.say(text, failed);
+        s.attempts.insert(role, done);
+    }
 }
 
 fn on_event(s: &mut State, ev: &Value) {

@@ -1385,3 +1385,40 @@ fn deploy_form_edits_starts_and_follows_a_deploy() {
     s = reduce(s, Action::Escape);
     assert!(!s.deploy_form.editing && !s.quit);
 }
+
+#[test]
+fn a_snapshot_settles_an_attempt_whose_result_event_was_lost() {
+    use xp2p_core::status::AttemptView;
+    let s = event(
+        online(),
+        json!({"kind": "apply.start", "role": "client", "attempt_id": "a-1", "request_id": "r-1"}),
+    );
+    assert_eq!(s.attempts[&Role::Client].status, None);
+    // No apply.done arrives (a resync dropped it); the next snapshot has the record.
+    let mut client = role_view(Role::Client);
+    client.last_attempt = Some(AttemptView {
+        attempt_id: "a-1".into(),
+        request_id: "r-1".into(),
+        outcome: Some("committed".into()),
+        phase: "done".into(),
+        duration_ms: Some(1234),
+        error: None,
+        phases: Vec::new(),
+    });
+    let s = reduce(
+        s,
+        Action::Snapshot(vec![client.clone(), role_view(Role::Server)]),
+    );
+    assert_eq!(
+        s.attempts[&Role::Client].status.as_deref(),
+        Some("committed")
+    );
+    assert_eq!(status(&s), ("client: committed in 1234 ms", false));
+    // A snapshot about an older attempt leaves a running one alone.
+    let s = event(
+        s,
+        json!({"kind": "apply.start", "role": "client", "attempt_id": "a-2", "request_id": "r-2"}),
+    );
+    let s = reduce(s, Action::Snapshot(vec![client, role_view(Role::Server)]));
+    assert_eq!(s.attempts[&Role::Client].status, None);
+}

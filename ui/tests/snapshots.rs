@@ -260,6 +260,30 @@ fn no_roles_yet() {
 }
 
 #[test]
+fn dashboard_full_tunnel_pending() {
+    // Full mode wanted, but the main table has no default route yet: the
+    // dashboard says why and when the next try is.
+    let client = RoleView {
+        tun_phase: "full_pending".into(),
+        tun: Some(xp2p_core::tunstate::TunView {
+            phase: xp2p_core::tunstate::Phase::FullPending,
+            mode: "full".into(),
+            device: "xp2pc".into(),
+            pending_reason: Some("no_default_route".into()),
+            retry_count: 3,
+            next_retry_at: Some("2026-11-22T10:00:16Z".into()),
+            last_error: None,
+            updated_at: "2026-11-22T10:00:08Z".into(),
+        }),
+        ..healthy_client()
+    };
+    snap(
+        "dashboard_full_tunnel_pending",
+        &online(vec![client, healthy_server()]),
+    );
+}
+
+#[test]
 fn healthy_dashboard() {
     snap("healthy", &healthy());
 }

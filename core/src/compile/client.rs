@@ -224,7 +224,10 @@ pub fn build(
 /// CIDR redirects to an enabled endpoint, deduplicated in a stable order: what
 /// split mode routes into the TUN. Redirects to `direct` or to a forward stay
 /// off the TUN (the core would send them straight back into it).
-fn tunnel_cidrs(redirects: &[crate::desired::Redirect], endpoints: &[RuntimeEndpoint]) -> Vec<String> {
+fn tunnel_cidrs(
+    redirects: &[crate::desired::Redirect],
+    endpoints: &[RuntimeEndpoint],
+) -> Vec<String> {
     let mut cidrs: Vec<String> = redirects
         .iter()
         .filter(|r| endpoints.iter().any(|e| e.tag == r.outbound_tag))

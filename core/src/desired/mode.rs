@@ -107,7 +107,15 @@ mod tests {
     #[test]
     fn edits_only_the_mode_keys_and_keeps_comments() {
         let p = Path::new("xp2p-client.toml");
-        let full = edit(p, CLIENT, Role::Client, &ModeChange::Full { tag: Some("proxy-a".into()) }).unwrap();
+        let full = edit(
+            p,
+            CLIENT,
+            Role::Client,
+            &ModeChange::Full {
+                tag: Some("proxy-a".into()),
+            },
+        )
+        .unwrap();
         assert!(full.contains("# keep me") && full.contains("# my notes"));
         assert!(full.contains("tun_enabled = true"));
         assert!(full.contains("tun_mode = \"full\""));
@@ -120,8 +128,14 @@ mod tests {
 
     #[test]
     fn parse_names_the_modes_of_each_role() {
-        assert_eq!(ModeChange::parse(Role::Client, "split", None), Ok(ModeChange::Split));
-        assert_eq!(ModeChange::parse(Role::Server, "tun", None), Ok(ModeChange::Tun));
+        assert_eq!(
+            ModeChange::parse(Role::Client, "split", None),
+            Ok(ModeChange::Split)
+        );
+        assert_eq!(
+            ModeChange::parse(Role::Server, "tun", None),
+            Ok(ModeChange::Tun)
+        );
         assert!(ModeChange::parse(Role::Server, "full", None).is_err());
         assert!(ModeChange::parse(Role::Client, "tun", None).is_err());
     }

@@ -201,7 +201,11 @@ fn role_block(
     lines.push(Line::from(last));
     lines.push(Line::from(vec![
         label("tun"),
-        Span::raw(v.tun_phase.clone()),
+        Span::raw(
+            v.tun
+                .as_ref()
+                .map_or_else(|| v.tun_phase.clone(), |t| t.summary()),
+        ),
     ]));
     // Client: the last probe of each endpoint through the tunnel (xp2p ping's path);
     // deploys running beside the service: their latest step.
