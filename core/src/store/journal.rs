@@ -133,6 +133,130 @@ pub fn read_all(path: &Path) -> io::Result<Vec<Record>> {
     Ok(out)
 }
 
+/// Bytes read per step when walking the journal backwards.
+const REV_CHUNK: u64 = 64 * 1024;
+/// A line longer than this is not a record: it is skipped, not buffered.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// Hands the journal's lines to `visit`, newest first, reading the file backwards
+/// in chunks, until `visit` returns false. Memory stays bounded by a chunk and a
+/// line (plus whatever the caller keeps), whatever the journal's size.
+fn visit_lines_rev(path: &Path, mut visit: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut pos = file.metadata()?.len();
+    // The start of a line whose beginning lies before `pos` (not yet complete).
+    let mut partial: Vec<u8> = Vec::new();
+    let mut too_long = false;
+    while pos > 0 {
+        let start = pos.saturating_sub(REV_CHUNK);
+        let mut chunk = vec![0u8; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        if !too_long {
+            chunk.extend_from_slice(&partial);
+        }
+        let mut end = chunk.len();
+        while let Some(nl) = chunk[..end].iter().rposition(|b| *b == b'\n') {
+            let line = &chunk[nl + 1..end];
+            if !too_long && !line.is_empty() && !visit(line) {
+                return Ok(());
+            }
+            too_long = false;
+            end = nl;
+        }
+        partial.clear();
+        if !too_long {
+            partial.extend_from_slice(&chunk[..end]);
+        }
+        if partial.len() > MAX_LINE {
+            partial = Vec::new();
+            too_long = true;
+        }
+        pos = start;
+    }
+    if !too_long && !partial.is_empty() {
+        visit(&partial);
+    }
+    Ok(())
+}
+
+/// The last `limit` records that `keep` accepts, in file order, without reading
+/// the whole journal into memory.
+pub fn read_last(
+    path: &Path,
+    limit: usize,
+    keep: impl Fn(&Record) -> bool,
+) -> io::Result<Vec<Record>> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    visit_lines_rev(path, |line| {
+        if let Ok(r) = serde_json::from_slice::<Record>(line)
+            && keep(&r)
+        {
+            out.push(r);
+        }
+        out.len() < limit
+    })?;
+    out.reverse();
+    Ok(out)
+}
+
+/// Every record of each role's last attempt, in file order: exactly what
+/// `status::last_attempt` looks at, found by reading the journal backwards and
+/// keeping only those records. Status snapshots (every `status`, every
+/// `subscribe`, so every `apply --wait`) must not hold the whole journal in memory:
+/// that transient grows with the journal (up to its 8 MiB rotation), and the
+/// allocator keeps its high-water mark resident.
+///
+/// An attempt's first record is its `received` phase (`PHASES[0]`), so a role is
+/// complete once that record of its last attempt is seen; a role without one is
+/// searched to the start of the file.
+pub fn last_attempts(path: &Path, roles: &[Role]) -> io::Result<Vec<Record>> {
+    /// The fields needed to decide whether a line is worth a full parse.
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        role: Role,
+        #[serde(borrow)]
+        attempt_id: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        phase: std::borrow::Cow<'a, str>,
+    }
+    // Per wanted role: the attempt id of its last record once seen, and whether its
+    // first record has been reached.
+    let mut wanted: Vec<(Role, Option<String>, bool)> =
+        roles.iter().map(|r| (*r, None, false)).collect();
+    let mut out = Vec::new();
+    visit_lines_rev(path, |line| {
+        let Ok(head) = serde_json::from_slice::<Head>(line) else {
+            return true;
+        };
+        let slot = wanted.iter_mut().find(|(role, attempt, done)| {
+            !*done
+                && match attempt {
+                    None => *role == head.role,
+                    Some(id) => *id == head.attempt_id,
+                }
+        });
+        if let Some((_, attempt, done)) = slot
+            && let Ok(r) = serde_json::from_slice::<Record>(line)
+        {
+            *attempt = Some(r.attempt_id.clone());
+            *done = head.phase == PHASES[0];
+            out.push(r);
+        }
+        !wanted.iter().all(|(_, _, done)| *done)
+    })?;
+    out.reverse();
+    Ok(out)
+}
+
 /// Drops a torn last line (no trailing newline, or not JSON). Returns whether it cut.
 pub fn repair(path: &Path) -> io::Result<bool> {
     let bytes = match std::fs::read(path) {
@@ -249,5 +373,138 @@ mod tests {
                 .seq,
             4
         );
+    }
+
+    /// Appends records without an fsync each (thousands of them per test).
+    struct Fast(io::BufWriter<File>, u64);
+
+    impl Fast {
+        fn open(p: &Path) -> Fast {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap();
+            let next = read_all(p).unwrap().last().map_or(1, |r| r.seq + 1);
+            Fast(io::BufWriter::new(f), next)
+        }
+
+        fn append(&mut self, mut r: Record) {
+            r.seq = self.1;
+            self.1 += 1;
+            serde_json::to_writer(&mut self.0, &r).unwrap();
+            self.0.write_all(b"\n").unwrap();
+        }
+    }
+
+    /// One attempt: `received`, `compiled`, then a terminal `done`.
+    fn attempt(j: &mut Fast, role: Role, n: usize) {
+        let (a, q) = (format!("{role}-a{n}"), format!("{role}-r{n}"));
+        j.append(Record::new(&a, role, &q, "received"));
+        let mut c = Record::new(&a, role, &q, "compiled");
+        c.desired_digest = Some("d".repeat(64));
+        j.append(c);
+        let mut done = Record::new(&a, role, &q, "done");
+        done.outcome = Some(Outcome::Committed);
+        done.duration_ms = Some(n as u64);
+        j.append(done);
+    }
+
+    /// The soak's shape: one server attempt, then thousands of client attempts (far
+    /// more than one 64 KiB chunk), with the client's last attempt still open.
+    /// Status needs the two last attempts: exactly their records come back, and the
+    /// views built from them equal the views built from the whole journal.
+    #[test]
+    fn last_attempts_keep_only_what_status_shows() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let mut j = Fast::open(&p);
+        attempt(&mut j, Role::Server, 0);
+        for n in 0..3000 {
+            attempt(&mut j, Role::Client, n);
+        }
+        j.append(Record::new("open", Role::Client, "r-open", "received"));
+        j.append(Record::new("open", Role::Client, "r-open", "compiled"));
+        drop(j);
+        assert!(std::fs::metadata(&p).unwrap().len() > 8 * REV_CHUNK);
+
+        let all = read_all(&p).unwrap();
+        let kept = last_attempts(&p, &[Role::Client, Role::Server]).unwrap();
+        assert_eq!(kept.len(), 5, "{kept:#?}");
+        assert!(kept.windows(2).all(|w| w[0].seq < w[1].seq));
+        for role in [Role::Client, Role::Server] {
+            assert_eq!(
+                crate::status::last_attempt(&kept, role),
+                crate::status::last_attempt(&all, role),
+            );
+        }
+        assert_eq!(
+            crate::status::last_attempt(&kept, Role::Client).map(|a| a.attempt_id),
+            Some("open".to_string())
+        );
+        // A role without records: the whole file is searched, nothing is kept.
+        assert!(last_attempts(&p, &[]).unwrap().is_empty());
+        let only_client = last_attempts(&p, &[Role::Client]).unwrap();
+        assert_eq!(only_client.len(), 2);
+    }
+
+    #[test]
+    fn read_last_matches_the_tail_of_read_all() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        assert!(read_last(&p, 10, |_| true).unwrap().is_empty());
+        let mut j = Fast::open(&p);
+        for n in 0..2000 {
+            attempt(
+                &mut j,
+                if n % 3 == 0 {
+                    Role::Server
+                } else {
+                    Role::Client
+                },
+                n,
+            );
+        }
+        drop(j);
+        let all = read_all(&p).unwrap();
+        let servers: Vec<Record> = all
+            .iter()
+            .filter(|r| r.role == Role::Server)
+            .cloned()
+            .collect();
+        assert_eq!(
+            read_last(&p, 50, |r| r.role == Role::Server).unwrap(),
+            servers[servers.len() - 50..]
+        );
+        assert_eq!(read_last(&p, usize::MAX, |_| true).unwrap(), all);
+        assert!(read_last(&p, 0, |_| true).unwrap().is_empty());
+    }
+
+    /// Garbage between records, an oversized line and a torn last line are skipped,
+    /// as `read_all` skips them.
+    #[test]
+    fn reading_backwards_skips_what_read_all_skips() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let mut j = Fast::open(&p);
+        attempt(&mut j, Role::Client, 1);
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"not json\n").unwrap();
+        f.write_all(&vec![b'x'; MAX_LINE + 3 * REV_CHUNK as usize])
+            .unwrap();
+        f.write_all(b"\n").unwrap();
+        drop(f);
+        let mut j = Fast::open(&p);
+        attempt(&mut j, Role::Client, 2);
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"seq\":99,\"ts\":").unwrap();
+        drop(f);
+        let all = read_all(&p).unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(read_last(&p, usize::MAX, |_| true).unwrap(), all);
+        let kept = last_attempts(&p, &[Role::Client]).unwrap();
+        assert_eq!(kept, all[3..]);
     }
 }
