@@ -29,7 +29,7 @@ pub mod windows_pipe;
 const CLIENT_QUEUE: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     Full,
     ReadOnly,
     None,
@@ -141,7 +141,37 @@ pub async fn serve(listener: UnixListener, ctx: Arc<IpcContext>) {
 }
 
 async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
-    let (r, mut w) = stream.into_split();
+    let access = access_for(&ctx, &stream);
+    let (r, w) = stream.into_split();
+    conversation(r, w, access, &UNIX_DENIALS, ctx).await;
+}
+
+/// What a refused client is told, per transport (who may use it differs).
+pub(crate) struct Denials {
+    /// No access at all.
+    pub none: &'static str,
+    /// Read-only access, for a mutating request (`{}` is the request type).
+    pub read_only: &'static str,
+}
+
+const UNIX_DENIALS: Denials = Denials {
+    none: "this user may not use the xp2p service (owner, root or socket_group only)",
+    read_only: "needs the service owner or root; socket_group members are read-only",
+};
+
+/// One client's JSON Lines conversation over any transport (the Unix socket,
+/// or the Windows pipe): requests answered in order, `subscribe` forwarding
+/// events through a bounded queue, every request checked against `access`.
+pub(crate) async fn conversation<R, W>(
+    r: R,
+    mut w: W,
+    access: Access,
+    denials: &'static Denials,
+    ctx: Arc<IpcContext>,
+) where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (out_tx, mut out_rx) = mpsc::channel::<Frame>(CLIENT_QUEUE);
     let writer = tokio::spawn(async move {
         while let Some(f) = out_rx.recv().await {
@@ -153,10 +183,6 @@ async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
     let mut reader = BufReader::new(r);
     let mut buf = Vec::new();
     let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
-    let access = {
-        let s = reader.get_ref().as_ref();
-        access_for(&ctx, s)
-    };
     loop {
         let frame = match read_frame(&mut reader, &mut buf).await {
             Ok(ReadOutcome::Frame(f)) => f,
@@ -178,19 +204,12 @@ async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
         };
         let id = frame.id;
         let answer = if access == Access::None {
-            Frame::error(
-                id,
-                "permission_denied",
-                "this user may not use the xp2p service (owner, root or socket_group only)",
-            )
+            Frame::error(id, "permission_denied", denials.none)
         } else if access == Access::ReadOnly && is_mutating(&frame.kind) {
             Frame::error(
                 id,
                 "permission_denied",
-                format!(
-                    "`{}` needs the service owner or root; socket_group members are read-only",
-                    frame.kind
-                ),
+                format!("`{}` {}", frame.kind, denials.read_only),
             )
         } else if frame.kind == "subscribe" {
             if let Some(old) = subscription.take() {

@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::BufReader;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::frame::{Frame, ReadOutcome, read_frame, write_frame};
 
@@ -19,9 +18,13 @@ pub enum ConnectError {
     Io(String),
 }
 
+/// Either transport's halves (the Unix socket, or the Windows named pipe).
+type Reader = BufReader<Box<dyn AsyncRead + Unpin + Send>>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
 pub struct IpcClient {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: Reader,
+    writer: Writer,
     next_id: u64,
     buf: Vec<u8>,
     /// Frames that arrived while waiting for an answer (events), in order.
@@ -43,9 +46,18 @@ impl IpcClient {
                 _ => ConnectError::Io(format!("{}: {e}", socket.display())),
             })?;
         let (r, w) = stream.into_split();
+        IpcClient::over(r, w, client).await
+    }
+
+    /// Says hello over an already connected transport.
+    pub async fn over<R, W>(r: R, w: W, client: &str) -> Result<IpcClient, ConnectError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let mut c = IpcClient {
-            reader: BufReader::new(r),
-            writer: w,
+            reader: BufReader::new(Box::new(r)),
+            writer: Box::new(w),
             next_id: 1,
             buf: Vec::new(),
             pending: Default::default(),

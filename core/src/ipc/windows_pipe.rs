@@ -82,15 +82,13 @@ pub fn is_sid_string(s: &str) -> bool {
 }
 
 #[cfg(windows)]
-pub use client::{PipeIpcClient, open};
+pub use client::{connect, open};
 
 #[cfg(windows)]
 mod client {
-    use std::collections::VecDeque;
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
-    use tokio::io::{BufReader, ReadHalf, WriteHalf};
     use tokio::net::windows::named_pipe::NamedPipeClient;
     use windows_sys::Win32::Foundation::{
         ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, ERROR_PIPE_BUSY,
@@ -101,8 +99,7 @@ mod client {
     };
 
     use super::CLIENT_ACCESS;
-    use crate::ipc::client::{ConnectError, answer_error};
-    use crate::ipc::frame::{Frame, ReadOutcome, read_frame, write_frame};
+    use crate::ipc::client::{ConnectError, IpcClient};
 
     // The literal in CLIENT_ACCESS (also written into the pipe's SDDL) is the
     // sum of the named rights.
@@ -159,76 +156,12 @@ mod client {
         }
     }
 
-    /// [`super::super::IpcClient`] over the named pipe: hello on connect,
-    /// requests with ids, events kept while waiting for an answer.
-    pub struct PipeIpcClient {
-        reader: BufReader<ReadHalf<NamedPipeClient>>,
-        writer: WriteHalf<NamedPipeClient>,
-        next_id: u64,
-        buf: Vec<u8>,
-        pending: VecDeque<Frame>,
-    }
-
-    impl PipeIpcClient {
-        /// Connects to `pipe` (see [`super::pipe_name`]) and says hello.
-        pub async fn connect(pipe: &str, client: &str) -> Result<PipeIpcClient, ConnectError> {
-            let stream = open(pipe).await?;
-            let (r, w) = tokio::io::split(stream);
-            let mut c = PipeIpcClient {
-                reader: BufReader::new(r),
-                writer: w,
-                next_id: 1,
-                buf: Vec::new(),
-                pending: VecDeque::new(),
-            };
-            let hello = c
-                .request(Frame::new("hello", None).with("client", client))
-                .await?;
-            if hello.kind == "error" {
-                return Err(answer_error(&hello));
-            }
-            Ok(c)
-        }
-
-        /// Sends a request and waits for its answer; events arriving meanwhile
-        /// are kept for [`PipeIpcClient::next_frame`].
-        pub async fn request(&mut self, mut f: Frame) -> Result<Frame, ConnectError> {
-            let id = self.next_id;
-            self.next_id += 1;
-            f.id = Some(id);
-            write_frame(&mut self.writer, &f)
-                .await
-                .map_err(|e| ConnectError::Io(e.to_string()))?;
-            loop {
-                let frame = self.read().await?;
-                if frame.id == Some(id) {
-                    return Ok(frame);
-                }
-                self.pending.push_back(frame);
-            }
-        }
-
-        /// The next frame from the service (events after `subscribe`).
-        pub async fn next_frame(&mut self) -> Result<Frame, ConnectError> {
-            if let Some(f) = self.pending.pop_front() {
-                return Ok(f);
-            }
-            self.read().await
-        }
-
-        async fn read(&mut self) -> Result<Frame, ConnectError> {
-            match read_frame(&mut self.reader, &mut self.buf).await {
-                Ok(ReadOutcome::Frame(f)) => Ok(f),
-                Ok(ReadOutcome::Eof) => {
-                    Err(ConnectError::Io("the service closed the connection".into()))
-                }
-                Ok(ReadOutcome::TooLong) => Err(ConnectError::Io("frame too long".into())),
-                Ok(ReadOutcome::Malformed(e)) => Err(ConnectError::Io(format!(
-                    "malformed frame from the service: {e}"
-                ))),
-                Err(e) => Err(ConnectError::Io(e.to_string())),
-            }
-        }
+    /// Connects to `pipe` (see [`super::pipe_name`]) and says hello: the same
+    /// [`IpcClient`] as over the Unix socket.
+    pub async fn connect(pipe: &str, client: &str) -> Result<IpcClient, ConnectError> {
+        let stream = open(pipe).await?;
+        let (r, w) = tokio::io::split(stream);
+        IpcClient::over(r, w, client).await
     }
 }
 

@@ -120,19 +120,12 @@ mod server {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use serde_json::Value;
-    use tokio::io::BufReader;
     use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
-    use tokio::sync::mpsc;
-    use xp2p_core::ipc::frame::{ReadOutcome, read_frame, write_frame};
     use xp2p_core::ipc::windows_identity::{
         SecurityDescriptor, account_sid, current_identity, pipe_client_identity,
     };
-    use xp2p_core::ipc::{Frame, MAX_FRAME};
 
-    use super::super::{
-        Access, CLIENT_QUEUE, IpcContext, forward_events, handle, is_mutating, snapshot_frame,
-    };
+    use super::super::{Access, Denials, IpcContext, conversation};
     use super::PipePolicy;
 
     /// `ERROR_ACCESS_DENIED`: what CreateNamedPipeW answers for a
@@ -236,88 +229,15 @@ mod server {
         }
     }
 
-    /// The conversation of `ipc_server::connection`, over a pipe instance.
+    const PIPE_DENIALS: Denials = Denials {
+        none: "this user may not use the xp2p service (SYSTEM, Administrators, the service's owner or socket_group only)",
+        read_only: "needs the service owner or an Administrator; socket_group members are read-only",
+    };
+
+    /// The shared conversation (`ipc_server::conversation`) over a pipe instance.
     async fn connection(stream: NamedPipeServer, access: Access, ctx: Arc<IpcContext>) {
-        let (r, mut w) = tokio::io::split(stream);
-        let (out_tx, mut out_rx) = mpsc::channel::<Frame>(CLIENT_QUEUE);
-        let writer = tokio::spawn(async move {
-            while let Some(f) = out_rx.recv().await {
-                if write_frame(&mut w, &f).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let mut reader = BufReader::new(r);
-        let mut buf = Vec::new();
-        let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
-        loop {
-            let frame = match read_frame(&mut reader, &mut buf).await {
-                Ok(ReadOutcome::Frame(f)) => f,
-                Ok(ReadOutcome::Malformed(e)) => {
-                    let _ = out_tx.send(Frame::error(None, "malformed_frame", e)).await;
-                    continue;
-                }
-                Ok(ReadOutcome::TooLong) => {
-                    let _ = out_tx
-                        .send(Frame::error(
-                            None,
-                            "frame_too_long",
-                            format!("frames are limited to {MAX_FRAME} bytes"),
-                        ))
-                        .await;
-                    break;
-                }
-                Ok(ReadOutcome::Eof) | Err(_) => break,
-            };
-            let id = frame.id;
-            let answer = if access == Access::None {
-                Frame::error(
-                    id,
-                    "permission_denied",
-                    "this user may not use the xp2p service (SYSTEM, Administrators, the service's owner or socket_group only)",
-                )
-            } else if access == Access::ReadOnly && is_mutating(&frame.kind) {
-                Frame::error(
-                    id,
-                    "permission_denied",
-                    format!(
-                        "`{}` needs the service owner or an Administrator; socket_group members are read-only",
-                        frame.kind
-                    ),
-                )
-            } else if frame.kind == "subscribe" {
-                if let Some(old) = subscription.take() {
-                    old.abort();
-                }
-                let rx = ctx.events.subscribe();
-                let snap = snapshot_frame(&ctx, id, 0).await;
-                if out_tx.send(snap).await.is_err() {
-                    break;
-                }
-                let logs = frame
-                    .body
-                    .get("logs")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                subscription = Some(tokio::spawn(forward_events(
-                    ctx.clone(),
-                    rx,
-                    out_tx.clone(),
-                    logs,
-                )));
-                continue;
-            } else {
-                handle(&ctx, frame).await
-            };
-            if out_tx.send(answer).await.is_err() {
-                break;
-            }
-        }
-        if let Some(s) = subscription {
-            s.abort();
-        }
-        drop(out_tx);
-        let _ = writer.await;
+        let (r, w) = tokio::io::split(stream);
+        conversation(r, w, access, &PIPE_DENIALS, ctx).await;
     }
 }
 
