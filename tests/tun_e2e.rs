@@ -114,6 +114,13 @@ fn full_mode_owns_routes_rules_and_dns_and_stop_gives_them_back() {
         "{rules}"
     );
     assert_eq!(count(&rules, "lookup 20090"), 1, "{rules}");
+    // IPv6 cannot leave beside the tunnel (the bridge carries IPv4 only).
+    let v6 = lab.ipv6_route_to("2001:db8::1");
+    assert!(
+        v6.contains("nreachable") || v6.contains("No route to host"),
+        "{v6}\n{}",
+        lab.ipv6()
+    );
     // The main table is never touched: its default route is still there.
     assert!(
         lab.table("main")
@@ -165,6 +172,8 @@ fn full_mode_owns_routes_rules_and_dns_and_stop_gives_them_back() {
     assert_eq!(lab.stop_service("client"), Some(0));
     assert_eq!(lab.snapshot(), baseline);
     assert_eq!(lab.resolv(), ORIGINAL_RESOLV.as_bytes());
+    let v6 = lab.ipv6_route_to("2001:db8::1");
+    assert!(v6.contains(" dev vc"), "IPv6 is back on its own path: {v6}");
     assert_eq!(lab.tun_state()["phase"], "disabled");
 }
 
@@ -333,8 +342,13 @@ fn applies_and_a_core_kill_never_take_the_routes_away() {
             s.contains("default dev xp2pc table 20090")
                 && s.contains("lookup 20090")
                 && s.contains("suppress_prefixlength 0"),
-            "sample {i} of {} lacks the routes:\n{s}",
-            samples.len()
+            "sample {i} of {} lacks the routes:\n{s}\n{}",
+            samples.len(),
+            lab.service_logs()
+                .lines()
+                .filter(|l| l.contains("TUN"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     assert!(

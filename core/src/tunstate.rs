@@ -152,6 +152,10 @@ pub struct TunState {
     pub bypass_routes: Vec<Route>,
     pub dns_backup: Option<DnsBackup>,
     pub dns_servers: Vec<String>,
+    /// Full mode blocks IPv6 outside the LAN (the bridge carries IPv4 only, so
+    /// IPv6 would otherwise leave beside the tunnel): xp2p's IPv6 rules and an
+    /// `unreachable default` in its IPv6 table.
+    pub ipv6_blocked: bool,
     /// Endpoint address (as configured) → the IPs it resolved to.
     pub endpoint_ips: BTreeMap<String, Vec<IpAddr>>,
     /// The actions of the last reconcile and why it ran.
@@ -173,6 +177,7 @@ impl TunState {
             || !self.routes.is_empty()
             || !self.bypass_routes.is_empty()
             || self.dns_backup.is_some()
+            || self.ipv6_blocked
     }
 
     /// Full-mode pieces are recorded (rules with the default suppression, bypass
@@ -182,6 +187,7 @@ impl TunState {
             || self.dns_backup.is_some()
             || !self.bypass_routes.is_empty()
             || self.rules.iter().any(|r| r.suppress_default)
+            || self.ipv6_blocked
     }
 }
 

@@ -129,6 +129,11 @@ impl Lab {
                 "ip",
                 &["-n", &c, "route", "add", "default", "via", SERVER_VETH_IP],
             );
+            // An IPv6 default too: full mode must keep IPv6 from leaving beside it.
+            must(
+                "ip",
+                &["-n", &c, "-6", "route", "add", "default", "dev", &vc],
+            );
         } else {
             must(
                 "ip",
@@ -361,12 +366,46 @@ impl Lab {
         std::fs::read(self.resolv_path()).unwrap_or_default()
     }
 
+    /// IPv6 rules and xp2p's IPv6 table (the kernel's own IPv6 entries come and
+    /// go with duplicate address detection, so not every table is compared).
+    pub fn ipv6(&self) -> String {
+        let rules = sh("ip", &["-n", &self.client_ns, "-6", "rule", "show"]);
+        let table = sh(
+            "ip",
+            &[
+                "-n",
+                &self.client_ns,
+                "-6",
+                "route",
+                "show",
+                "table",
+                "20090",
+            ],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&rules.stdout),
+            String::from_utf8_lossy(&table.stdout)
+        )
+    }
+
+    /// Where the client namespace would send an IPv6 packet (`ip -6 route get`).
+    pub fn ipv6_route_to(&self, ip: &str) -> String {
+        let o = sh("ip", &["-n", &self.client_ns, "-6", "route", "get", ip]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
     /// Everything the service may change, as one comparable text.
     pub fn snapshot(&self) -> String {
         format!(
-            "routes:\n{}\nrules:\n{}\nlinks:\n{}\nresolv.conf:\n{}",
+            "routes:\n{}\nrules:\n{}\nipv6:\n{}\nlinks:\n{}\nresolv.conf:\n{}",
             self.routes(),
             self.rules(),
+            self.ipv6(),
             self.links(),
             String::from_utf8_lossy(&self.resolv())
         )

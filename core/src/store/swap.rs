@@ -1,7 +1,9 @@
 //! Live/LKG replacement as whole directories (formats.md):
-//! copy current Live to LKG (temp + rename), rename Live aside, rename the staged
-//! directory in, remove the aside copy. A crash at any instant leaves Live wholly
-//! old or wholly new; [`recover`] finishes or undoes an interrupted swap.
+//! copy current Live to LKG (temp + rename), then exchange the staged directory
+//! and Live in one `renameat2(RENAME_EXCHANGE)`, then remove the old one. Live is
+//! never missing, not even for an instant (the TUN owner and status read it while
+//! applies run), and a crash at any instant leaves it wholly old or wholly new;
+//! [`recover`] also finishes or undoes the older rename-aside layout.
 
 use std::fs;
 use std::io;
@@ -12,7 +14,19 @@ use crate::layout::Layout;
 use crate::role::Role;
 
 /// Named steps inside the swap (crash points for fault injection and tests).
-pub const SWAP_STEPS: [&str; 3] = ["swap_lkg_copied", "swap_live_aside", "swap_live_renamed"];
+pub const SWAP_STEPS: [&str; 3] = ["swap_lkg_copied", "swap_live_exchanged", "swap_old_removed"];
+
+/// Exchanges the names of two directories atomically.
+fn exchange_paths(a: &Path, b: &Path) -> io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        a,
+        rustix::fs::CWD,
+        b,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(io::Error::from)
+}
 
 fn aside(layout: &Layout, role: Role) -> PathBuf {
     layout.live_root().join(format!(".config-{role}.aside"))
@@ -70,14 +84,19 @@ pub fn commit(layout: &Layout, role: Role, staged: &Path, hook: StepHook<'_>) ->
         sync_dir(&layout.lkg_root())?;
         remove_dir_if_exists(&old)?;
         hook(SWAP_STEPS[0]);
-        fs::rename(&live, aside(layout, role))?;
+        exchange_paths(staged, &live)?;
         sync_dir(&layout.live_root())?;
+        if let Some(parent) = staged.parent() {
+            sync_dir(parent)?;
+        }
         hook(SWAP_STEPS[1]);
+        // `staged` now holds the old Live (LKG has its copy).
+        remove_dir_if_exists(staged)?;
+    } else {
+        fs::rename(staged, &live)?;
+        sync_dir(&layout.live_root())?;
     }
-    fs::rename(staged, &live)?;
-    sync_dir(&layout.live_root())?;
     hook(SWAP_STEPS[2]);
-    remove_dir_if_exists(&aside(layout, role))?;
     Ok(had_live)
 }
 
@@ -94,11 +113,13 @@ pub fn restore(
         Some(src) => {
             copy_dir_synced(src, scratch)?;
             if live.is_dir() {
-                fs::rename(&live, aside(layout, role))?;
+                exchange_paths(scratch, &live)?;
+                sync_dir(&layout.live_root())?;
+                remove_dir_if_exists(scratch)
+            } else {
+                fs::rename(scratch, &live)?;
+                sync_dir(&layout.live_root())
             }
-            fs::rename(scratch, &live)?;
-            sync_dir(&layout.live_root())?;
-            remove_dir_if_exists(&aside(layout, role))
         }
         None => {
             if live.is_dir() {
@@ -114,13 +135,11 @@ fn exchange_tmp(layout: &Layout, role: Role) -> PathBuf {
     layout.live_root().join(format!(".config-{role}.exchange"))
 }
 
-/// Swaps Live and LKG (rollback): Live -> X, LKG -> Live, X -> LKG, each rename
-/// durable. [`recover`] undoes a cut after the first step and finishes one after
-/// the second.
+/// Swaps Live and LKG (rollback) in one atomic exchange, made durable. (An older
+/// xp2p did it in three renames through X; [`recover`] still finishes those.)
 pub fn exchange(layout: &Layout, role: Role, hook: StepHook<'_>) -> io::Result<()> {
     let live = layout.live_dir(role);
     let lkg = layout.lkg_dir(role);
-    let x = exchange_tmp(layout, role);
     if !live.is_dir() || !lkg.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -131,16 +150,11 @@ pub fn exchange(layout: &Layout, role: Role, hook: StepHook<'_>) -> io::Result<(
             ),
         ));
     }
-    fs::rename(&live, &x)?;
-    sync_dir(&layout.live_root())?;
-    hook("exchange_live_aside");
-    fs::rename(&lkg, &live)?;
+    exchange_paths(&live, &lkg)?;
     sync_dir(&layout.live_root())?;
     sync_dir(&layout.lkg_root())?;
-    hook("exchange_lkg_in");
-    fs::rename(&x, &lkg)?;
-    sync_dir(&layout.lkg_root())?;
-    sync_dir(&layout.live_root())
+    hook("exchange_done");
+    Ok(())
 }
 
 /// What start-up recovery did to a role's Live.
@@ -244,6 +258,39 @@ mod tests {
         assert_eq!(recover(&l, Role::Client).unwrap(), Recovery::FinishedSwap);
         assert_eq!(read(l.live_dir(Role::Client)), "two");
         assert_eq!(read(l.lkg_dir(Role::Client)), "one");
+    }
+
+    #[test]
+    fn live_is_present_at_every_step_of_a_commit_and_a_rollback() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path(), d.path().join("logs"));
+        fs::create_dir_all(l.staging_dir()).unwrap();
+        commit(&l, Role::Client, &stage(&l.staging_dir(), "one"), &|_| {}).unwrap();
+        let live = l.live_dir(Role::Client);
+        let seen = std::cell::RefCell::new(Vec::new());
+        let hook = |step: &str| {
+            let text = fs::read_to_string(live.join("xray.json")).unwrap_or_default();
+            seen.borrow_mut().push(format!("{step}:{text}"));
+        };
+        commit(&l, Role::Client, &stage(&l.staging_dir(), "two"), &hook).unwrap();
+        exchange(&l, Role::Client, &hook).unwrap();
+        assert_eq!(
+            seen.into_inner(),
+            vec![
+                "swap_lkg_copied:one",
+                "swap_live_exchanged:two",
+                "swap_old_removed:two",
+                "exchange_done:one"
+            ]
+        );
+        assert!(
+            !l.staging_dir().join("st-two").exists(),
+            "the old Live is removed"
+        );
+        assert_eq!(
+            fs::read_to_string(l.lkg_dir(Role::Client).join("xray.json")).unwrap(),
+            "two"
+        );
     }
 
     #[test]

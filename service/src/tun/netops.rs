@@ -49,6 +49,15 @@ pub trait NetOps: Send + Sync {
     fn rules(&self) -> impl Future<Output = Result<Vec<Rule>, String>> + Send;
     fn rule_add(&self, r: &Rule) -> impl Future<Output = Result<(), String>> + Send;
     fn rule_delete(&self, r: &Rule) -> impl Future<Output = Result<(), String>> + Send;
+    /// IPv6 in full mode: `block` adds the suppression and lookup rules at
+    /// `prefs` and an `unreachable default` in `table`; `!block` removes them.
+    /// Idempotent both ways; a host without IPv6 is a no-op.
+    fn ipv6_block(
+        &self,
+        table: u32,
+        prefs: [u32; 2],
+        block: bool,
+    ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// [`NetOps`] over the `ip` command of iproute2.
@@ -287,6 +296,59 @@ impl NetOps for IpCommand {
         ip_owned(a).await.map(|_| ())
     }
 
+    async fn ipv6_block(&self, table: u32, prefs: [u32; 2], block: bool) -> Result<(), String> {
+        if !ipv6_enabled() {
+            return Ok(());
+        }
+        let t = table.to_string();
+        let (suppress, lookup) = (prefs[0].to_string(), prefs[1].to_string());
+        let text = ip(&["-j", "-6", "rule", "show"]).await?;
+        let rules: Vec<JsonRule> = parse_json("ip -j -6 rule show", &text)?;
+        let has = |pref: u32| rules.iter().any(|r| r.priority == pref);
+        if block {
+            match ip(&[
+                "-6",
+                "route",
+                "replace",
+                "unreachable",
+                "default",
+                "table",
+                &t,
+            ])
+            .await
+            {
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            if !has(prefs[0]) {
+                ip(&[
+                    "-6",
+                    "rule",
+                    "add",
+                    "pref",
+                    &suppress,
+                    "lookup",
+                    "main",
+                    "suppress_prefixlength",
+                    "0",
+                ])
+                .await?;
+            }
+            if !has(prefs[1]) {
+                ip(&["-6", "rule", "add", "pref", &lookup, "lookup", &t]).await?;
+            }
+        } else {
+            for pref in prefs.iter().filter(|p| has(**p)) {
+                ip(&["-6", "rule", "delete", "pref", &pref.to_string()]).await?;
+            }
+            match ip(&["-6", "route", "flush", "table", &t]).await {
+                Err(e) if !e.contains("does not exist") => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     async fn rule_delete(&self, r: &Rule) -> Result<(), String> {
         let mut a = vec!["-4".to_string(), "rule".into(), "delete".into()];
         a.extend(rule_args(r));
@@ -295,6 +357,12 @@ impl NetOps for IpCommand {
             other => other.map(|_| ()),
         }
     }
+}
+
+/// IPv6 is on in this network namespace.
+fn ipv6_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "0")
 }
 
 #[cfg(test)]

@@ -340,8 +340,12 @@ impl<N: NetOps> Reconciler<N> {
                 resolv_conf: original,
             });
         }
+        self.state.ipv6_blocked = true;
         self.save()?;
         self.ensure_routes(t, &inputs.bypass).await?;
+        self.net
+            .ipv6_block(tunstate::table(self.role), self.prefs(), true)
+            .await?;
         if t.dns_servers.is_empty() {
             self.restore_dns().await?;
         } else {
@@ -381,6 +385,10 @@ impl<N: NetOps> Reconciler<N> {
             }
         }
         self.state.rules.retain(|r| !r.suppress_default);
+        if self.state.ipv6_blocked {
+            self.net.ipv6_block(table, self.prefs(), false).await?;
+            self.state.ipv6_blocked = false;
+        }
         for r in self.state.bypass_routes.clone() {
             self.net.route_delete(table, &r).await?;
         }
@@ -456,6 +464,13 @@ impl<N: NetOps> Reconciler<N> {
             Some(e) => Err(format!("restoring the {} baseline: {e}", self.role)),
             None => Ok(()),
         }
+    }
+
+    fn prefs(&self) -> [u32; 2] {
+        [
+            tunstate::suppress_pref(self.role),
+            tunstate::lookup_pref(self.role),
+        ]
     }
 
     /// Stops the bridge without touching anything else (`--keep-cores` stop).

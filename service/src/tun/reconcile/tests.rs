@@ -18,6 +18,7 @@ struct Net {
     main: Vec<MainRoute>,
     tables: BTreeMap<u32, Vec<Route>>,
     rules: Vec<Rule>,
+    ipv6_blocked: bool,
     /// Fail the first operation whose description contains this.
     fail_on: Option<String>,
     /// Changes made before the state file named them.
@@ -139,6 +140,13 @@ impl NetOps for FakeNet {
         self.with(|n| n.rules.push(r.clone()));
         Ok(())
     }
+    async fn ipv6_block(&self, _table: u32, _prefs: [u32; 2], block: bool) -> Result<(), String> {
+        let recorded = !block || self.on_disk().ipv6_blocked;
+        self.op(format!("ipv6 block {block}"), recorded)?;
+        self.with(|n| n.ipv6_blocked = block);
+        Ok(())
+    }
+
     async fn rule_delete(&self, r: &Rule) -> Result<(), String> {
         self.op(format!("rule del {r}"), true)?;
         self.with(|n| {
@@ -269,6 +277,10 @@ async fn full_mode_records_first_then_routes_rules_and_dns() {
         Vec::<String>::new(),
         "changed before recording"
     );
+    assert!(
+        r.fake.with(|n| n.ipv6_blocked),
+        "IPv6 must not leave beside the tunnel"
+    );
     // The default route goes in after the rest (never a window where it exists alone).
     let ops = r.fake.with(|n| n.ops.clone());
     let pos = |s: &str| ops.iter().position(|o| o.contains(s)).unwrap();
@@ -287,7 +299,9 @@ async fn reconciling_again_changes_nothing() {
     assert_eq!(out.phase, Phase::FullApplied);
     let after: Vec<String> = r.fake.with(|n| n.ops[before..].to_vec());
     assert!(
-        after.iter().all(|o| o.starts_with("configure")),
+        after
+            .iter()
+            .all(|o| o.starts_with("configure") || o == "ipv6 block true"),
         "a repeat reconcile must not touch routes or rules: {after:?}"
     );
 }
@@ -306,6 +320,7 @@ async fn leaving_full_gives_back_dns_and_the_default_route_but_keeps_split() {
     assert_eq!(r.table(), vec!["10.99.0.0/16 dev xp2pc"]);
     assert_eq!(r.rules(), vec!["pref 20089 lookup 20090"]);
     assert_eq!(r.resolv(), ORIGINAL);
+    assert!(!r.fake.with(|n| n.ipv6_blocked));
     assert_eq!(r.rec.state.plan, vec!["rollback_full", "ensure_split"]);
     let out = r
         .rec
