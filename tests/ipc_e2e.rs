@@ -466,3 +466,53 @@ fn non_owner_is_refused_and_socket_group_is_read_only() {
     assert!(err.contains("permission"), "{err}");
     drop(svc);
 }
+
+#[test]
+fn the_mode_request_writes_desired_and_requests_an_apply() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    // Only proxy mode here: TUN modes touch interfaces and are tested in
+    // network namespaces (tests/tun_e2e.rs).
+    let p = quiet_pair();
+    let svc = Service::start(&p.root);
+    wait_ready(&svc);
+    let mut s = UnixStream::connect(socket(&p.root)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap_or_default();
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut ask = |text: &str| -> Value {
+        s.write_all(text.as_bytes()).expect("write");
+        let mut line = String::new();
+        r.read_line(&mut line).expect("read");
+        serde_json::from_str(&line).unwrap_or(Value::Null)
+    };
+    let v = ask("{\"v\":1,\"id\":1,\"type\":\"mode\",\"role\":\"client\",\"tun_enabled\":false}\n");
+    assert_eq!(v["type"], "mode.ok", "{v}");
+    assert!(
+        v["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{v}"
+    );
+    let toml = p.root.read("xp2p-client.toml");
+    assert!(toml.contains("tun_enabled = false"), "{toml}");
+    assert!(
+        toml.contains("debounce_ms = 600000"),
+        "the rest of the file is kept: {toml}"
+    );
+    assert!(
+        wait_until(LONG, || outcomes(&p.root, "client").len() >= 2),
+        "the requested apply ran: {:?}",
+        outcomes(&p.root, "client")
+    );
+    let v = ask("{\"v\":1,\"id\":2,\"type\":\"mode\",\"role\":\"client\",\"mode\":\"sideways\"}\n");
+    assert_eq!(
+        (v["type"].as_str(), v["code"].as_str()),
+        (Some("error"), Some("invalid_request")),
+        "{v}"
+    );
+    let v = ask("{\"v\":1,\"id\":3,\"type\":\"mode\",\"role\":\"server\",\"mode\":\"full\"}\n");
+    assert_eq!(
+        v["code"], "invalid_request",
+        "a server has no full mode: {v}"
+    );
+}

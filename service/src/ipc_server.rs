@@ -472,7 +472,18 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                     format!("the service does not serve the {role} role"),
                 );
             };
-            let mode = f.get_str("mode").unwrap_or("").to_string();
+            // `mode` names it (`proxy`, `split`, `full`, `tun`), or ipc.md's
+            // `tun_enabled` + `tun_mode` do.
+            let mode = match (
+                f.get_str("mode"),
+                f.body.get("tun_enabled").and_then(Value::as_bool),
+            ) {
+                (Some(m), _) => m.to_string(),
+                (None, Some(false)) => "proxy".into(),
+                (None, Some(true)) if role == Role::Server => "tun".into(),
+                (None, Some(true)) => f.get_str("tun_mode").unwrap_or("split").to_string(),
+                (None, None) => String::new(),
+            };
             let tag = f.get_str("tag").map(str::to_string);
             let change = match xp2p_core::desired::mode::ModeChange::parse(role, &mode, tag) {
                 Ok(c) => c,
