@@ -280,8 +280,10 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
 
 /// All roles, from the files and /proc.
 pub fn snapshot(layout: &Layout) -> Vec<RoleView> {
-    let records = journal::read_all(&layout.journal()).unwrap_or_default();
-    roles_present(layout)
+    // Only each role's last attempt is shown: read the journal's tail, not all of it.
+    let roles = roles_present(layout);
+    let records = journal::last_attempts(&layout.journal(), &roles).unwrap_or_default();
+    roles
         .into_iter()
         .map(|r| role_view(layout, r, &records))
         .collect()

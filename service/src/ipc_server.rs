@@ -264,7 +264,7 @@ fn is_mutating(kind: &str) -> bool {
 /// `status::snapshot`, but with only the journal records the views use (each
 /// role's last attempt): every `status`, `subscribe` and resync builds one, and
 /// reading the whole journal each time made the service's memory grow with the
-/// journal (the soak: +15 MiB RSS over 1 000 applies).
+/// journal (found by the soak, BENCHMARKS.md).
 fn status_snapshot(layout: &Layout) -> Vec<status::RoleView> {
     let roles = status::roles_present(layout);
     let records = journal::last_attempts(&layout.journal(), &roles).unwrap_or_default();

@@ -340,7 +340,8 @@ async fn serve(opts: RunOptions) -> i32 {
 
     // Runners and watchers. Subscribe first: readiness waits for first applies.
     let mut first_results = events.subscribe();
-    let diag_applied = events.subscribe();
+    // Only subscribe where it is read: an unread receiver keeps the bus full.
+    let diag_applied = roles.contains(&Role::Server).then(|| events.subscribe());
     // OS network state: one owner per role, reconciling from Live now and after
     // every apply (subscribed before the runners start).
     #[cfg(target_os = "linux")]
@@ -409,10 +410,10 @@ async fn serve(opts: RunOptions) -> i32 {
     };
     // Diagnostics: the server answers probes; the client probes its endpoints.
     let mut diag_tasks = Vec::new();
-    if roles.contains(&Role::Server) {
+    if let Some(applied) = diag_applied {
         diag_tasks.push(tokio::spawn(diag::responder_following_live(
             layout.clone(),
-            diag_applied,
+            applied,
         )));
     }
     if roles.contains(&Role::Client) && service_cfg.tunnel_probe_s > 0 {
@@ -422,6 +423,7 @@ async fn serve(opts: RunOptions) -> i32 {
         )));
     }
     wait_cores_up(&roles, &sups, &mut first_results).await;
+    drop(first_results);
     tracing::info!(roles = ?roles, "xp2p service ready");
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     platform::notify::tell(&format!("READY=1\nSTATUS=serving {}", names.join(", ")));

@@ -12,6 +12,12 @@ use tokio::sync::{broadcast, mpsc};
 
 /// Ring capacity in bytes (at least 64 KiB of tail).
 pub const RING_BYTES: usize = 128 * 1024;
+/// The most the follower reads from the log at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The largest read buffer the follower used (tests: it must not follow the backlog).
+#[cfg(test)]
+static READ_BUF_MAX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A line with the file offset just past it (to tell old lines from new).
 #[derive(Debug, Clone)]
@@ -165,28 +171,44 @@ impl LogTail {
         if len == offset || f.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
             return;
         }
-        let mut buf = Vec::new();
-        if f.read_to_end(&mut buf).await.is_err() {
-            return;
-        }
-        // Only whole lines; a partial last line waits for the next event.
-        let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
-            return;
-        };
+        // What was there at open, in chunks: a backlog (the reader fell behind a
+        // core that floods its log, e.g. Go cores spinning on `accept` errors while
+        // drained) must not become one buffer of its size, whose high-water mark
+        // the allocator keeps. Later writes wake the reader again.
+        let mut rest = (&mut f).take(len - offset);
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         let mut pos = offset;
-        for raw in buf[..=last_nl].split_inclusive(|b| *b == b'\n') {
-            pos += raw.len() as u64;
-            let text = String::from_utf8_lossy(raw).trim_end().to_string();
-            if let Ok(mut ring) = self.ring.lock() {
-                ring.push(text.clone());
+        loop {
+            // The buffer stays one chunk unless a single line is longer.
+            let filled = buf.len();
+            let room = READ_CHUNK.checked_sub(filled).filter(|r| *r > 0);
+            buf.resize(filled + room.unwrap_or(READ_CHUNK), 0);
+            #[cfg(test)]
+            READ_BUF_MAX.fetch_max(buf.capacity(), std::sync::atomic::Ordering::Relaxed);
+            let n = rest.read(&mut buf[filled..]).await.unwrap_or(0);
+            buf.truncate(filled + n);
+            if n == 0 {
+                break;
             }
-            let _ = self.tx.send(LogLine {
-                end_offset: pos,
-                text,
-            });
-        }
-        if let Ok(mut o) = self.offset.lock() {
-            *o = pos;
+            // Only whole lines; a partial last line waits for more.
+            let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
+                continue;
+            };
+            for raw in buf[..=last_nl].split_inclusive(|b| *b == b'\n') {
+                pos += raw.len() as u64;
+                let text = String::from_utf8_lossy(raw).trim_end().to_string();
+                if let Ok(mut ring) = self.ring.lock() {
+                    ring.push(text.clone());
+                }
+                let _ = self.tx.send(LogLine {
+                    end_offset: pos,
+                    text,
+                });
+            }
+            buf.drain(..=last_nl);
+            if let Ok(mut o) = self.offset.lock() {
+                *o = pos;
+            }
         }
         if self.max_bytes > 0 && len > self.max_bytes {
             self.rotate().await;
@@ -259,6 +281,60 @@ mod tests {
                 .ends_with("accept: invalid argument (repeated 3 times)"),
             "{}",
             tail.tail(1024)
+        );
+    }
+
+    /// A backlog (the reader fell behind a core flooding its log) is read in
+    /// bounded chunks, not as one buffer of its size; lines that straddle chunk
+    /// boundaries come out whole and in order.
+    #[tokio::test]
+    async fn a_backlog_is_read_in_bounded_chunks() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("core-client.log");
+        let line = |i: usize| {
+            format!(
+                "2026/11/22 10:00:00 [Warning] line {i} {}",
+                "x".repeat(1 + i % 97)
+            )
+        };
+        // Already there at start: the last RING_BYTES are read back at once.
+        let mut f = std::fs::File::create(&p).unwrap();
+        let mut n = 0;
+        let mut text = String::new();
+        while text.len() < 4 * RING_BYTES {
+            text.push_str(&line(n));
+            text.push('\n');
+            n += 1;
+        }
+        f.write_all(text.as_bytes()).unwrap();
+        f.flush().unwrap();
+        let (tail, _w) = LogTail::start(&p, 0).unwrap();
+        // Then a burst far larger than a chunk, in one write.
+        let mut burst = String::new();
+        while burst.len() < 16 * READ_CHUNK {
+            burst.push_str(&line(n));
+            burst.push('\n');
+            n += 1;
+        }
+        f.write_all(burst.as_bytes()).unwrap();
+        f.flush().unwrap();
+        let last = line(n - 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !tail.tail(64 * 1024).ends_with(&last) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the burst was not read"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let want: Vec<String> = (n - 200..n).map(line).collect();
+        let got = tail.tail(64 * 1024);
+        let got: Vec<&str> = got.lines().collect();
+        assert_eq!(got[got.len() - 200..], want[..]);
+        let used = READ_BUF_MAX.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            used <= READ_CHUNK,
+            "read buffer of {used} bytes for a backlog"
         );
     }
 }
