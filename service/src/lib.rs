@@ -55,6 +55,10 @@ pub struct RunOptions {
 pub fn run(opts: RunOptions) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work here is short (files, /proc, netlink, `ip`): a small pool
+        // is plenty, and an uncapped one grows toward its peak concurrency and
+        // keeps those threads (their stacks and caches) resident (the soak).
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {
