@@ -20,7 +20,7 @@ tmux -L "$TMUX_SOCK" new-session -d -x 100 -y 30 "env XP2P_LOG_ROOT=$ROOT/logs $
 sleep 2
 TUI=$(pgrep -f "$X --config-root $ROOT tui" | head -1)
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
-rss_kib() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+rss_kib() { awk '/VmRSS/ { r=$2 } /RssAnon/ { a=$2 } /RssFile/ { f=$2 } END { print r "/" a "/" f }' "/proc/$1/status"; }
 S0=$(cpu_ms $SVC); T0=$(cpu_ms $TUI)
 sleep "$SECS"
 S1=$(cpu_ms $SVC); T1=$(cpu_ms $TUI)
@@ -30,6 +30,8 @@ secs, s0, s1, srss, t0, t1, trss = sys.argv[1:]
 secs = float(secs)
 for name, a, b, rss in (("service", s0, s1, srss), ("tui", t0, t1, trss)):
     ms = float(b) - float(a)
+    total, anon, file = (int(x) for x in rss.split("/"))
     print(json.dumps({"figure": "idle_footprint", "process": name, "seconds": secs,
-                      "cpu_ms": round(ms, 1), "cpu_percent": round(ms / (secs * 10), 3), "rss_kib": int(rss)}))
+                      "cpu_ms": round(ms, 1), "cpu_percent": round(ms / (secs * 10), 3),
+                      "rss_kib": total, "rss_anon_kib": anon, "rss_file_kib": file}))
 PY
