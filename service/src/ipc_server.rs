@@ -358,6 +358,21 @@ fn role_arg(f: &Frame) -> Result<Role, Frame> {
         .map_err(|e: String| Frame::error(f.id, "invalid_request", e))
 }
 
+/// The apply runner of `role`, or the error for a role this service does not serve.
+fn runner_for(
+    ctx: &IpcContext,
+    id: Option<u64>,
+    role: Role,
+) -> Result<&mpsc::UnboundedSender<RunnerCmd>, Frame> {
+    ctx.runners.get(&role).ok_or_else(|| {
+        Frame::error(
+            id,
+            "invalid_request",
+            format!("the service does not serve the {role} role"),
+        )
+    })
+}
+
 async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
     let id = f.id;
     match f.kind.as_str() {
@@ -380,12 +395,9 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
             };
             let mut ids = serde_json::Map::new();
             for role in roles {
-                let Some(runner) = ctx.runners.get(&role) else {
-                    return Frame::error(
-                        id,
-                        "invalid_request",
-                        format!("the service does not serve the {role} role"),
-                    );
+                let runner = match runner_for(ctx, id, role) {
+                    Ok(r) => r,
+                    Err(e) => return e,
                 };
                 let rid = match f.get_str("request_id") {
                     Some(r) => r.to_string(),
@@ -410,12 +422,9 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                 Ok(r) => r,
                 Err(e) => return e,
             };
-            let Some(runner) = ctx.runners.get(&role) else {
-                return Frame::error(
-                    id,
-                    "invalid_request",
-                    format!("the service does not serve the {role} role"),
-                );
+            let runner = match runner_for(ctx, id, role) {
+                Ok(r) => r,
+                Err(e) => return e,
             };
             let rid = format!("{}-{}", f.kind, uuid::Uuid::new_v4());
             let cmd = if f.kind == "rollback" {
@@ -465,12 +474,9 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                 Ok(r) => r,
                 Err(e) => return e,
             };
-            let Some(runner) = ctx.runners.get(&role) else {
-                return Frame::error(
-                    id,
-                    "invalid_request",
-                    format!("the service does not serve the {role} role"),
-                );
+            let runner = match runner_for(ctx, id, role) {
+                Ok(r) => r,
+                Err(e) => return e,
             };
             // `mode` names it (`proxy`, `split`, `full`, `tun`), or ipc.md's
             // `tun_enabled` + `tun_mode` do.

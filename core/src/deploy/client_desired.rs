@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 
 use toml_edit::{DocumentMut, Table, value};
 
+use crate::desired::mode::{ModeChange, write_keys};
+
 use super::desired_io::{compile_check, lock_role, read_toml};
 use super::error::DeployError;
 use super::progress::{Mode, Step};
@@ -127,20 +129,15 @@ fn apply_edit(src: &str, edit: &ClientEdit, tag: &str) -> Result<String, String>
     if let Some(s) = edit.socks {
         client.insert("socks_address", value(s.to_string()));
     }
-    match edit.mode {
-        None => {}
-        Some(Mode::Proxy) => {
-            client.insert("tun_enabled", value(false));
-        }
-        Some(Mode::TunSplit) => {
-            client.insert("tun_enabled", value(true));
-            client.insert("tun_mode", value("split"));
-        }
-        Some(Mode::TunFull) => {
-            client.insert("tun_enabled", value(true));
-            client.insert("tun_mode", value("full"));
-            client.insert("full_tunnel_tag", value(tag));
-        }
+    if let Some(mode) = edit.mode {
+        let change = match mode {
+            Mode::Proxy => ModeChange::Proxy,
+            Mode::TunSplit => ModeChange::Split,
+            Mode::TunFull => ModeChange::Full {
+                tag: Some(tag.to_string()),
+            },
+        };
+        write_keys(client, &change);
     }
     let e = &edit.endpoint;
     let mut t = Table::new();

@@ -76,6 +76,13 @@ fn edit(path: &Path, src: &str, role: Role, change: &ModeChange) -> Result<Strin
         .get_mut(role.as_str())
         .and_then(|i| i.as_table_like_mut())
         .ok_or_else(|| format!("{}: no [{role}] table", path.display()))?;
+    write_keys(section, change);
+    Ok(doc.to_string())
+}
+
+/// Sets the mode keys (`tun_enabled`, `tun_mode`, `full_tunnel_tag`) in a role's
+/// table; every writer of a mode (these commands, IPC `mode`, deploy) uses it.
+pub fn write_keys(section: &mut dyn toml_edit::TableLike, change: &ModeChange) {
     match change {
         ModeChange::Proxy => {
             section.insert("tun_enabled", value(false));
@@ -95,7 +102,6 @@ fn edit(path: &Path, src: &str, role: Role, change: &ModeChange) -> Result<Strin
             section.insert("tun_enabled", value(true));
         }
     }
-    Ok(doc.to_string())
 }
 
 #[cfg(test)]

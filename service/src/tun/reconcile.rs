@@ -191,23 +191,36 @@ impl<N: NetOps> Reconciler<N> {
             .link(&t.name)
             .await
             .map_err(|e| format!("tun_device_unavailable: {e}"))?;
-        if existing.is_none() {
-            self.state.tun_name = t.name.clone();
-            self.state.device_created = true;
-            self.save()?;
+        // Already as wanted (every reconcile after the first): no `ip` calls.
+        let configured = existing.as_ref().is_some_and(|l| {
+            l.up && l.mtu == t.mtu && l.addrs.iter().filter(|a| a.addr().is_ipv4()).eq([&t.addr])
+        });
+        match &existing {
+            None => {
+                self.state.tun_name = t.name.clone();
+                self.state.device_created = true;
+                self.save()?;
+                self.net
+                    .create_tun(&t.name)
+                    .await
+                    .map_err(|e| format!("tun_device_unavailable: {e}"))?;
+            }
+            Some(_) if self.state.tun_name.is_empty() => self.state.tun_name = t.name.clone(),
+            Some(_) => {}
+        }
+        if !configured {
             self.net
-                .create_tun(&t.name)
+                .configure(&t.name, t.mtu, t.addr)
                 .await
                 .map_err(|e| format!("tun_device_unavailable: {e}"))?;
-        } else if self.state.tun_name.is_empty() {
-            self.state.tun_name = t.name.clone();
         }
-        self.net
-            .configure(&t.name, t.mtu, t.addr)
-            .await
-            .map_err(|e| format!("tun_device_unavailable: {e}"))?;
-        if let Ok(Some(link)) = self.net.link(&t.name).await {
-            self.state.ifindex = Some(link.ifindex);
+        match existing {
+            Some(link) => self.state.ifindex = Some(link.ifindex),
+            None => {
+                if let Ok(Some(link)) = self.net.link(&t.name).await {
+                    self.state.ifindex = Some(link.ifindex);
+                }
+            }
         }
         match t.socks {
             Some(socks) => {
@@ -308,10 +321,7 @@ impl<N: NetOps> Reconciler<N> {
 
     /// Rules at xp2p's priorities become exactly `wanted` (suppression first).
     async fn sync_rules(&mut self, wanted: &[Rule]) -> Result<(), String> {
-        let prefs = [
-            tunstate::suppress_pref(self.role),
-            tunstate::lookup_pref(self.role),
-        ];
+        let prefs = self.prefs();
         let current: Vec<Rule> = self
             .net
             .rules()
@@ -424,10 +434,7 @@ impl<N: NetOps> Reconciler<N> {
         };
         note(&mut first_err, self.rollback_full().await);
         let table = tunstate::table(self.role);
-        let prefs = [
-            tunstate::suppress_pref(self.role),
-            tunstate::lookup_pref(self.role),
-        ];
+        let prefs = self.prefs();
         match self.net.rules().await {
             Ok(rules) => {
                 for r in rules.iter().filter(|r| prefs.contains(&r.pref)) {
