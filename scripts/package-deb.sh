@@ -101,7 +101,10 @@ a="$work/assets"
 install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/usr/lib/systemd/system" \
     "$root/usr/share/man/man1" "$root/usr/share/bash-completion/completions" \
     "$root/usr/share/zsh/vendor-completions" "$root/usr/share/fish/vendor_completions.d" \
-    "$root/usr/share/doc/xp2p/examples" "$root/etc/xp2p"
+    "$root/usr/share/doc/xp2p/examples"
+# The modes the unit's ConfigurationDirectoryMode=/LogsDirectoryMode= give them
+# (CONFIG_ROOT holds credentials and keys).
+install -d -m 0700 "$root/etc/xp2p"
 install -d -m 0750 "$root/var/log/xp2p"
 install -m 0755 "$binary" "$root/usr/bin/xp2p"
 if [ "${XP2P_DEB_NOSTRIP:-0}" != 1 ]; then

@@ -15,6 +15,9 @@ pub const TIMEOUT: i32 = 5;
 pub const NOT_RUNNING: i32 = 6;
 /// The IPC peer check refused us.
 pub const PERMISSION: i32 = 7;
+/// `mode … --wait`: the apply committed but the OS state did not reach the
+/// mode's phase (`full_pending` with its reason, or `error_latched`).
+pub const OS_STATE_NOT_SETTLED: i32 = 8;
 
 /// The exit code of an apply outcome.
 pub fn for_status(status: &str) -> i32 {

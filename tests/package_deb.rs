@@ -144,7 +144,7 @@ fn the_deb_has_cargo_s_version_the_unit_and_a_working_binary() {
             entry(file)
         );
     }
-    assert!(entry("./etc/xp2p/").starts_with("drwxr-xr-x root/root"));
+    assert!(entry("./etc/xp2p/").starts_with("drwx------ root/root"));
     assert!(entry("./var/log/xp2p/").starts_with("drwxr-x--- root/root"));
     for line in contents.lines() {
         assert!(line.contains(" root/root "), "not owned by root: {line}");

@@ -469,12 +469,21 @@ fn a_burst_of_edits_gives_one_apply_and_a_held_lock_gives_lease_held() {
     // Someone else holds the role lock: the attempt ends lease_held, Live untouched.
     let live = std::fs::read(p.live("client")).unwrap_or_default();
     let lock = p.root.path().join(".state/locks/client.lock");
+    // Held until killed below; wait until it really holds the lock (a loaded
+    // machine may take long to start `flock`).
     let mut holder = std::process::Command::new("flock")
         .arg(&lock)
-        .args(["sleep", "6"])
+        .args(["sleep", "600"])
         .spawn()
         .expect("flock");
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(wait_until(LONG, || {
+        std::process::Command::new("flock")
+            .args(["-n"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    }));
     let r = p
         .root
         .run(&["apply", "--role", "client", "--wait", "--json"]);

@@ -251,8 +251,9 @@ fn switching_full_split_proxy_full_leaves_nothing_stray() {
         assert_eq!(r.code, Some(0), "{args:?}: {} {}", r.stdout, r.stderr);
     };
     switch(&["client", "mode", "tun", "split", "--wait"]);
-    assert!(lab.wait_phase("split", UP), "{}", lab.tun_state());
+    // `--wait` means the whole change: the OS state is there when it returns.
     let table = lab.table("20090");
+    assert_eq!(lab.tun_state()["phase"], "split", "{}", lab.tun_state());
     assert_eq!(table.trim(), "10.99.0.0/16 dev xp2pc scope link", "{table}");
     assert_eq!(
         count(&lab.rules(), "suppress_prefixlength"),
@@ -267,15 +268,23 @@ fn switching_full_split_proxy_full_leaves_nothing_stray() {
     assert!(desired.contains("tun_mode = \"split\""), "{desired}");
 
     switch(&["client", "mode", "proxy", "--wait"]);
-    assert!(lab.wait_phase("disabled", UP), "{}", lab.tun_state());
     assert_eq!(lab.snapshot(), baseline, "proxy mode is the baseline");
+    assert_eq!(lab.tun_state()["phase"], "disabled", "{}", lab.tun_state());
 
-    switch(&[
-        "client", "mode", "tun", "full", "--tag", "proxy-a", "--wait",
+    let r = lab.xp2p_client(&[
+        "client", "mode", "tun", "full", "--tag", "proxy-a", "--wait", "--json",
     ]);
-    assert!(lab.wait_phase("full_applied", UP), "{}", lab.tun_state());
-    assert_eq!(count(&lab.rules(), "lookup 20090"), 1);
-    assert_eq!(count(&lab.rules(), "suppress_prefixlength"), 1);
+    // Read at once, before anything else can happen: the rules and the
+    // default route are there when `--wait` returns.
+    let (rules, table) = (lab.rules(), lab.table("20090"));
+    assert_eq!(r.code, Some(0), "{} {}", r.stdout, r.stderr);
+    assert_eq!(count(&rules, "lookup 20090"), 1, "{rules}");
+    assert_eq!(count(&rules, "suppress_prefixlength"), 1, "{rules}");
+    assert!(table.contains("default dev xp2pc"), "{table}");
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["command"], "xp2p client mode", "{out}");
+    assert_eq!(out["result"]["tun"]["phase"], "full_applied", "{out}");
+    assert_eq!(lab.tun_state()["phase"], "full_applied");
     assert!(wait_until(UP, || lab.origin_reached()));
     let st = lab.xp2p_client(&["status", "--json"]);
     assert!(
@@ -405,6 +414,14 @@ fn full_mode_waits_pending_for_a_default_route_and_then_applies() {
     assert_eq!(event["tun"]["phase"], "full_pending", "{event}");
     assert!(event["tun"]["retry_count"].as_u64() >= Some(3), "{event}");
     assert!(event["tun"]["next_retry_at"].is_string(), "{event}");
+    // `mode … --wait` while the network is not there: the apply is a noop,
+    // the OS state stays pending, and the command says so (exit 8).
+    let r = lab.xp2p_client(&["client", "mode", "tun", "full", "--wait", "--json"]);
+    assert_eq!(r.code, Some(8), "{} {}", r.stdout, r.stderr);
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["result"]["status"], "noop", "{out}");
+    assert_eq!(out["result"]["tun"]["phase"], "full_pending", "{out}");
+    assert!(r.stderr.contains("no_default_route"), "{}", r.stderr);
     // The network comes up: the next retry applies full mode.
     let _ = sh(
         "ip",

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -26,12 +26,10 @@ pub struct DesiredFiles {
     pub assets: BTreeMap<String, Option<Vec<u8>>>,
 }
 
-fn read_opt(path: &PathBuf) -> io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+/// Bounded, non-blocking read of an operator file (a FIFO, a device or a
+/// directory is refused by name, never read).
+fn read_opt(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    Ok(crate::fsread::read_operator_file_opt(path, max)?)
 }
 
 /// Extracts the asset paths a server TOML names, tolerating any parse failure
@@ -61,21 +59,29 @@ fn server_asset_paths(toml_bytes: &[u8]) -> Vec<String> {
 }
 
 pub fn read_desired(layout: &Layout, role: Role) -> io::Result<DesiredFiles> {
-    let toml = read_opt(&layout.desired_toml(role))?;
+    let toml = read_opt(&layout.desired_toml(role), crate::fsread::MAX_TOML)?;
     let mut snippets = BTreeMap::new();
     match std::fs::read_dir(layout.snippets_dir(role)) {
         Ok(dir) => {
             for entry in dir {
                 let entry = entry?;
-                if !entry.file_type()?.is_file() {
-                    continue;
-                }
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if crate::snippets::is_ignored_name(&name) {
                     continue;
                 }
-                if let Some(bytes) = read_opt(&entry.path())? {
-                    snippets.insert(name, bytes);
+                // Symlinks are followed like the TOML's; anything but a regular
+                // file (a directory, a FIFO, a device) is refused by name.
+                match read_opt(&entry.path(), crate::fsread::MAX_SNIPPET)? {
+                    Some(bytes) => {
+                        snippets.insert(name, bytes);
+                    }
+                    None if entry.path().symlink_metadata().is_ok() => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("{} is a symlink to a missing file", entry.path().display()),
+                        ));
+                    }
+                    None => {}
                 }
             }
         }
@@ -88,7 +94,7 @@ pub fn read_desired(layout: &Layout, role: Role) -> io::Result<DesiredFiles> {
     {
         for p in server_asset_paths(t) {
             if !p.is_empty() {
-                let content = read_opt(&layout.resolve_asset(&p))?;
+                let content = read_opt(&layout.resolve_asset(&p), crate::fsread::MAX_PEM)?;
                 assets.insert(p, content);
             }
         }

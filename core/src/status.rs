@@ -164,7 +164,13 @@ pub fn core_view(rec: Option<&SessionRecord>, live_rt: Option<&RuntimeInfo>) -> 
     } else {
         inbounds_of(&|_| "not_checked")
     };
+    // A core with no (readable) Live is not one the service can supervise: a
+    // service that finds it at start stops it. Never "running".
+    let no_live = live_rt.is_none()
+        && alive
+        && matches!(rec.status, SessionStatus::Running | SessionStatus::Starting);
     let display = match rec.status {
+        _ if no_live => "stale",
         SessionStatus::Starting if alive => "starting",
         SessionStatus::Running if alive => {
             if inbounds.iter().any(|i| i.health == "unreachable") {
@@ -184,13 +190,40 @@ pub fn core_view(rec: Option<&SessionRecord>, live_rt: Option<&RuntimeInfo>) -> 
         SessionStatus::Failed => "failed",
         SessionStatus::Stopping | SessionStatus::Stopped => "stopped",
     };
+    let last = &rec.last_transition;
+    let (reason_code, detail) = if no_live {
+        (
+            "live_missing".to_string(),
+            format!(
+                "pid {} runs without a readable Live config (recorded: {} {})",
+                rec.pid.unwrap_or_default(),
+                last.reason_code,
+                last.detail
+            )
+            .trim_end()
+            .to_string(),
+        )
+    } else {
+        let detail = match (&rec.backoff, rec.status) {
+            (Some(b), SessionStatus::Failed) => {
+                let when = b.describe(std::time::SystemTime::now());
+                if last.detail.is_empty() {
+                    when
+                } else {
+                    format!("{when}; last: {}", last.detail)
+                }
+            }
+            _ => last.detail.clone(),
+        };
+        (last.reason_code.clone(), detail)
+    };
     CoreView {
         display: display.into(),
         pid: rec.pid.filter(|_| alive),
         uptime_s: if alive { uptime(&rec.started_at) } else { None },
         config_sha256: Some(rec.config_sha256.clone()),
-        reason_code: Some(rec.last_transition.reason_code.clone()),
-        detail: Some(rec.last_transition.detail.clone()).filter(|d| !d.is_empty()),
+        reason_code: Some(reason_code),
+        detail: Some(detail).filter(|d| !d.is_empty()),
         inbounds,
     }
 }
@@ -309,14 +342,73 @@ mod tests {
                 detail: String::new(),
                 at: String::new(),
             },
+            backoff: None,
         }
+    }
+
+    fn live() -> RuntimeInfo {
+        serde_json::from_value(serde_json::json!({
+            "role": "client",
+            "xp2p_version": "0",
+            "compiled_at": "",
+            "request_id": null,
+            "desired_digest": "d",
+            "config_sha256": "c",
+            "core": {"path": "/x", "flavour": "v2ray", "version": "4.34.0"},
+            "inbounds": [],
+            "endpoints": [],
+            "tun": {"enabled": false, "mode": "proxy", "engine": null, "name": "", "mtu": 1500,
+                    "addr": "", "dns_servers": [], "full_tunnel_tag": ""},
+        }))
+        .unwrap()
+    }
+
+    /// A live core recorded as running, whose Live is gone, is never "running".
+    #[test]
+    fn a_core_without_live_is_stale_not_running() {
+        let me = std::process::id() as i32;
+        let r = rec(me, SessionStatus::Running, "apply_committed");
+        assert_eq!(core_view(Some(&r), Some(&live())).display, "running");
+        let v = core_view(Some(&r), None);
+        assert_eq!(v.display, "stale");
+        assert_eq!(v.reason_code.as_deref(), Some("live_missing"));
+        assert!(
+            v.detail
+                .unwrap_or_default()
+                .contains("without a readable Live")
+        );
+    }
+
+    /// During crash backoff the view says when the restart comes and which crash.
+    #[test]
+    fn crash_backoff_is_shown() {
+        let dead = i32::MAX - 7;
+        let mut r = rec(dead, SessionStatus::Failed, "core_exited");
+        r.last_transition.detail = "killed by signal 9".into();
+        r.backoff = Some(crate::store::session::Backoff {
+            restart_at: humantime::format_rfc3339_millis(
+                std::time::SystemTime::now() + std::time::Duration::from_secs(8),
+            )
+            .to_string(),
+            crash: 4,
+            limit: 10,
+        });
+        let v = core_view(Some(&r), Some(&live()));
+        assert_eq!(v.display, "failed");
+        let d = v.detail.unwrap_or_default();
+        assert!(
+            d.starts_with("restarting in ")
+                && d.contains("(crash 4 of 10); last: killed by signal 9"),
+            "{d}"
+        );
     }
 
     #[test]
     fn display_states_are_derived_from_record_and_liveness() {
         let me = std::process::id() as i32;
         let dead = i32::MAX - 7;
-        let d = |r: Option<SessionRecord>| core_view(r.as_ref(), None).display;
+        let rt = live();
+        let d = |r: Option<SessionRecord>| core_view(r.as_ref(), Some(&rt)).display;
         assert_eq!(d(None), "stopped");
         assert_eq!(
             d(Some(rec(me, SessionStatus::Running, "apply_committed"))),

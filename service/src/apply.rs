@@ -16,6 +16,7 @@ use xp2p_core::store::live::{self, RUNTIME_JSON, XRAY_JSON};
 use xp2p_core::store::lock::{FileLock, LockError};
 use xp2p_core::store::markers::{self, ErrorEntry, RequestEntry, now_rfc3339};
 use xp2p_core::store::swap;
+use xp2p_core::tunstate::TunView;
 use xp2p_core::{ErrorCode, Layout, Role, pipeline};
 
 use crate::events::{ApplyResult, Event, EventBus, PhaseTiming};
@@ -38,8 +39,13 @@ pub enum RunnerCmd {
     Restart(String),
 }
 
-/// Appends to the journal on the blocking pool (it fsyncs).
-pub async fn journal_append(journal: &SharedJournal, rec: Record) {
+/// Appends to the journal on the blocking pool (it fsyncs). An error names the
+/// journal file; the record is then not in the journal (a partial write is cut
+/// back), so the caller must not perform the side effect it announces.
+pub async fn try_journal_append(journal: &SharedJournal, rec: Record) -> Result<(), String> {
+    if rec.outcome.is_none() {
+        crate::faults::journal_full_at(&rec.phase)?;
+    }
     let j = journal.clone();
     let res = tokio::task::spawn_blocking(move || match j.lock() {
         Ok(mut j) => j.append(rec),
@@ -47,9 +53,36 @@ pub async fn journal_append(journal: &SharedJournal, rec: Record) {
     })
     .await;
     match res {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!("journal append failed: {e}"),
-        Err(e) => tracing::error!("journal append task failed: {e}"),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("journal append task failed: {e}")),
+    }
+}
+
+/// Appends a record whose failure stops nothing (a terminal record, a
+/// recovery note): the failure is logged.
+pub async fn journal_append(journal: &SharedJournal, rec: Record) {
+    if let Err(e) = try_journal_append(journal, rec).await {
+        tracing::error!("journal append failed: {e}");
+    }
+}
+
+/// The failure of an attempt whose `phase` record could not be journaled.
+fn journal_failure(phase: &'static str, e: String) -> Failure {
+    let before_commit = xp2p_core::store::journal::PHASES
+        .iter()
+        .position(|p| *p == phase)
+        < xp2p_core::store::journal::PHASES
+            .iter()
+            .position(|p| *p == "committed_live");
+    Failure {
+        code: if before_commit {
+            ErrorCode::StageIoFailed
+        } else {
+            ErrorCode::CommitIoFailed
+        },
+        message: format!("cannot record phase {phase} (stopped before its step): {e}"),
+        phase,
     }
 }
 
@@ -66,6 +99,47 @@ pub struct Runner {
     pub journal: SharedJournal,
     pub events: EventBus,
     pub shutdown: watch::Receiver<bool>,
+    /// Brings the role's OS network state (TUN, routes, DNS) in line with Live
+    /// after an apply, before `apply.done` is published — so `--wait` means the
+    /// whole change. `None` where the service owns no OS state (not Linux).
+    pub os_state: Option<OsStateHook>,
+}
+
+/// Asks the role's OS-state owner to reconcile with the reason given and
+/// resolves to its view afterwards (`None`: the owner is gone).
+pub type OsStateHook = Arc<
+    dyn Fn(
+            &'static str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<TunView>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// How long an apply waits for the OS-state reconcile before it reports
+/// without it (the reconcile goes on; `status` shows its outcome).
+const OS_STATE_WAIT: Duration = Duration::from_secs(60);
+
+impl Runner {
+    /// Settles OS state for an outcome that may have changed Live (or, for a
+    /// noop, may find OS state drifted), attaching the TUN view to the result,
+    /// then publishes `apply.done`.
+    async fn publish_done(&self, result: &mut ApplyResult) {
+        let settle = matches!(
+            result.status.as_str(),
+            "committed" | "noop" | "rolled_back" | "failed_after_commit"
+        );
+        if settle && let Some(hook) = &self.os_state {
+            match tokio::time::timeout(OS_STATE_WAIT, hook("apply")).await {
+                Ok(view) => result.tun = view,
+                Err(_) => tracing::warn!(
+                    role = %self.role,
+                    "OS state reconcile still running after {}s; apply.done sent without it",
+                    OS_STATE_WAIT.as_secs()
+                ),
+            }
+        }
+        self.events.send(Event::ApplyDone(result.clone()));
+    }
 }
 
 /// How an attempt ended before `done`.
@@ -102,16 +176,20 @@ impl Attempt<'_> {
         r
     }
 
-    async fn phase(&mut self, phase: &str, detail: Option<String>) {
+    /// Journals `phase` (fsynced) before its step; a failed write stops the
+    /// attempt there (the step must not happen without its record).
+    async fn phase(&mut self, phase: &'static str, detail: Option<String>) -> Result<(), Failure> {
         let now = Instant::now();
+        let mut r = self.record(phase);
+        r.detail = detail;
+        try_journal_append(&self.runner.journal, r)
+            .await
+            .map_err(|e| journal_failure(phase, e))?;
         self.phases.push(PhaseTiming {
             phase: phase.into(),
             ms: now.duration_since(self.last).as_millis() as u64,
         });
         self.last = now;
-        let mut r = self.record(phase);
-        r.detail = detail;
-        journal_append(&self.runner.journal, r).await;
         crate::faults::maybe_crash(phase);
         self.runner.events.send(Event::ApplyPhase {
             role: self.runner.role,
@@ -119,6 +197,7 @@ impl Attempt<'_> {
             phase: phase.into(),
             at: now_rfc3339(),
         });
+        Ok(())
     }
 
     /// Writes the one terminal record and builds the result.
@@ -170,8 +249,10 @@ impl Attempt<'_> {
             error_summary: failure.map(|f| f.message.clone()),
             log_tail,
             phases: self.phases.clone(),
+            tun: None,
         };
-        self.runner.events.send(Event::ApplyDone(result.clone()));
+        let mut result = result;
+        self.runner.publish_done(&mut result).await;
         result
     }
 }
@@ -206,6 +287,9 @@ impl Runner {
         let mut queued: Option<RequestEntry> = None;
         let mut running: Option<(String, tokio::task::JoinHandle<ApplyResult>)> = None;
         let mut skipped_logged: Option<String> = None;
+        // The last request that failed: not retried even when its apply.error
+        // could not be written (a full disk must not turn into a retry loop).
+        let mut failed_before: Option<String> = None;
         loop {
             // Refresh the queued slot from the file (the source of truth).
             let doc = markers::read_requests(&self.layout);
@@ -283,6 +367,7 @@ impl Runner {
                     .errors
                     .get(&self.role)
                     .is_some_and(|e| e.request_id == entry.id)
+                    || failed_before.as_deref() == Some(entry.id.as_str())
                 {
                     if skipped_logged.as_deref() != Some(&entry.id) {
                         tracing::info!(role = %self.role, request = %entry.id, "request failed before; not retrying it (write a new request to retry)");
@@ -314,6 +399,9 @@ impl Runner {
                 done = async { match running.as_mut() { Some((_, h)) => h.await.ok(), None => std::future::pending().await } } => {
                     if let Some(r) = done {
                         tracing::info!(role = %self.role, status = %r.status, ms = r.duration_ms, "apply finished");
+                        if r.exit_code != 0 && r.status != "superseded" {
+                            failed_before = Some(r.request_id.clone());
+                        }
                         if r.status != "superseded" {
                             recent.push_back(r);
                             if recent.len() > 32 {
@@ -401,7 +489,9 @@ impl Runner {
             request_id: req.id.clone(),
             attempt_id: a.id.clone(),
         });
-        a.phase("received", None).await;
+        if let Err(f) = a.phase("received", None).await {
+            return self.fail(&mut a, f).await;
+        }
         let role = self.role;
 
         // The role lock: held while Desired is read and Live swapped.
@@ -446,7 +536,9 @@ impl Runner {
         let (files, core, compiled) = compiled;
         let digest = files.digest();
         a.desired_digest = Some(digest.clone());
-        a.phase("compiled", None).await;
+        if let Err(f) = a.phase("compiled", None).await {
+            return self.fail(&mut a, f).await;
+        }
         let layout = self.layout.clone();
         let after = blocking(move || read_desired(&layout, role).map(|f| f.digest())).await;
         if !matches!(&after, Ok(Ok(d)) if *d == digest) {
@@ -542,8 +634,12 @@ impl Runner {
                 }
             }
         }
-        a.phase("validated", None).await;
-        a.phase("staged", None).await;
+        for phase in ["validated", "staged"] {
+            if let Err(f) = a.phase(phase, None).await {
+                let _ = std::fs::remove_dir_all(&stage_dir);
+                return self.fail(&mut a, f).await;
+            }
+        }
 
         // noop: Live already runs exactly this config.
         let live_bytes = live::read_xray(&self.layout, role, live::Slot::Live)
@@ -583,7 +679,13 @@ impl Runner {
         let mut rec = a.record("committed_live");
         rec.live_sha256 = Some(compiled.config_sha256().to_string());
         rec.lkg_sha256 = live_sha.clone();
-        journal_append(&self.journal, rec).await;
+        if let Err(e) = try_journal_append(&self.journal, rec).await {
+            // No commit record, no swap: Live stays as it is.
+            let _ = std::fs::remove_dir_all(&stage_dir);
+            return self
+                .fail(&mut a, journal_failure("committed_live", e))
+                .await;
+        }
         crate::faults::maybe_crash("committed_live");
         let now = Instant::now();
         a.phases.push(PhaseTiming {
@@ -649,7 +751,9 @@ impl Runner {
                     .to_string(),
             );
         }
-        a.phase("started", detail).await;
+        if let Err(f) = a.phase("started", detail).await {
+            return self.roll_back(a, undo, f).await;
+        }
         let cand = match self.sup.start_candidate(core).await {
             Ok(c) => c,
             Err(e) => {
@@ -666,8 +770,13 @@ impl Runner {
                     .await;
             }
         };
-        a.phase("healthy", Some(format!("new core pid {}", cand.pid())))
-            .await;
+        if let Err(f) = a
+            .phase("healthy", Some(format!("new core pid {}", cand.pid())))
+            .await
+        {
+            self.sup.discard(cand).await;
+            return self.roll_back(a, undo, f).await;
+        }
         let note = self.sup.promote(cand, "apply_committed").await;
         a.phases.push(PhaseTiming {
             phase: "done".into(),
@@ -682,7 +791,15 @@ impl Runner {
         done.outcome = Some(Outcome::Committed);
         done.duration_ms = Some(a.started.elapsed().as_millis() as u64);
         done.live_sha256 = live_sha;
-        journal_append(&self.journal, done).await;
+        // The change has happened: a lost `done` record is reported, not undone
+        // (start-up closes the attempt as interrupted, naming what it found).
+        let journal_error = try_journal_append(&self.journal, done)
+            .await
+            .err()
+            .map(|e| {
+                tracing::error!(%role, "the apply committed, but its done record is lost: {e}");
+                format!("committed, but the done record is lost: {e}")
+            });
         crate::faults::maybe_crash("done");
         // After the terminal record: the request entry goes and the error clears.
         // A crash between the two leaves the request, which re-runs as a noop.
@@ -698,11 +815,13 @@ impl Runner {
             duration_ms: a.started.elapsed().as_millis() as u64,
             exit_code: 0,
             error_code: None,
-            error_summary: None,
+            error_summary: journal_error,
             log_tail: self.sup.tail().tail(6 * 1024),
             phases: a.phases.clone(),
+            tun: None,
         };
-        self.events.send(Event::ApplyDone(result.clone()));
+        let mut result = result;
+        self.publish_done(&mut result).await;
         result
     }
 
@@ -747,8 +866,12 @@ impl Runner {
             request_id: request_id.clone(),
             attempt_id: a.id.clone(),
         });
-        a.phase("received", Some("rollback: Live <-> LKG".into()))
-            .await;
+        if let Err(f) = a
+            .phase("received", Some("rollback: Live <-> LKG".into()))
+            .await
+        {
+            return self.fail(&mut a, f).await;
+        }
         let lock = match self.role_lock().await {
             Ok(l) => l,
             Err(f) => return self.fail(&mut a, f).await,
@@ -773,7 +896,13 @@ impl Runner {
         let mut rec = a.record("committed_live");
         rec.live_sha256 = sha(live::Slot::Lkg);
         rec.lkg_sha256 = sha(live::Slot::Live);
-        journal_append(&self.journal, rec).await;
+        if let Err(e) = try_journal_append(&self.journal, rec).await {
+            drop(lock);
+            let f = journal_failure("committed_live", e);
+            return a
+                .finish(Outcome::Failed, "committed_live", Some(&f), false, false)
+                .await;
+        }
         a.phases.push(PhaseTiming {
             phase: "committed_live".into(),
             ms: a.last.elapsed().as_millis() as u64,
@@ -830,7 +959,11 @@ impl Runner {
             request_id: request_id.clone(),
             attempt_id: a.id.clone(),
         });
-        a.phase("received", Some("restart".into())).await;
+        if let Err(f) = a.phase("received", Some("restart".into())).await {
+            return a
+                .finish(Outcome::Failed, "received", Some(&f), false, false)
+                .await;
+        }
         let core = match supervisor::live_core(&self.layout, role) {
             Ok(c) => c,
             Err(e) => {

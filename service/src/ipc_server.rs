@@ -2,17 +2,20 @@
 //! read access with `[service] socket_group`), JSON Lines frames, peer credentials
 //! checked on every request, and subscriptions with bounded per-client queues: a
 //! slow client gets `resync` and a fresh snapshot, never slows the service.
+//! Memory stays bounded per client and in total: at most [`MAX_CONNECTIONS`]
+//! connections, a frame must arrive whole within [`FRAME_TIMEOUT`], answers are
+//! capped (`logs` at [`MAX_LOG_BYTES`]) and queued under a byte budget.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::BufReader;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc};
-use xp2p_core::ipc::frame::{ReadOutcome, read_frame, write_frame};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use xp2p_core::ipc::frame::{ReadOutcome, read_frame};
 use xp2p_core::ipc::{Frame, MAX_FRAME, PROTO};
 use xp2p_core::store::journal;
 use xp2p_core::store::live::{self, Slot};
@@ -21,12 +24,26 @@ use xp2p_core::{Layout, Role, status};
 
 use crate::apply::RunnerCmd;
 use crate::events::EventBus;
+use outbox::{Outbox, TrySend};
 
+pub(crate) mod outbox;
+#[cfg(test)]
+mod tests;
 #[cfg(any(windows, test))]
 pub mod windows_pipe;
 
-/// Frames queued per client before it is declared slow.
-const CLIENT_QUEUE: usize = 256;
+/// Connections served at once; one more is told `busy` and closed.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+/// A frame's bytes must all arrive within this of its first byte: a half-sent
+/// frame cannot hold its buffer (up to 1 MiB) for ever.
+#[cfg(not(test))]
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+#[cfg(test)]
+const FRAME_TIMEOUT: Duration = Duration::from_secs(1);
+/// The most a `logs` answer carries, whatever `bytes` asks for.
+pub(crate) const MAX_LOG_BYTES: usize = 256 * 1024;
+/// The most records a `journal` answer carries, whatever `limit` asks for.
+const MAX_JOURNAL_RECORDS: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
@@ -48,17 +65,46 @@ pub struct IpcContext {
     pub started: Instant,
 }
 
-/// Binds the socket: a stale file (left by a crash) is replaced only after a
-/// connect to it fails.
-pub async fn bind(path: &Path, group_gid: Option<u32>) -> std::io::Result<UnixListener> {
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
+/// Binds the socket: only a stale *socket* (left by a crash) is replaced, and
+/// only after a connect to it fails; any other file there is refused by name.
+/// With a group the socket becomes 0660 for it, and so does access to its
+/// folder only when that folder is xp2p's own `state_dir` (never a shared one).
+pub async fn bind(
+    path: &Path,
+    group_gid: Option<u32>,
+    state_dir: &Path,
+) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is served by another process", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(meta) => {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else if meta.file_type().is_symlink() {
+                "a symlink"
+            } else if meta.is_file() {
+                "a regular file"
+            } else {
+                "not a socket"
+            };
             return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!("{} is served by another process", path.display()),
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is {what}, not a stale socket; refusing to replace it",
+                    path.display()
+                ),
             ));
         }
-        std::fs::remove_file(path)?;
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -70,13 +116,22 @@ pub async fn bind(path: &Path, group_gid: Option<u32>) -> std::io::Result<UnixLi
     if let Some(gid) = group_gid {
         rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
             .map_err(std::io::Error::from)?;
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| same_dir(d, state_dir)) {
             rustix::fs::chown(dir, None, Some(rustix::fs::Gid::from_raw(gid)))
                 .map_err(std::io::Error::from)?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
         }
     }
     Ok(listener)
+}
+
+/// Whether two paths name the same directory (inode), not just equal text.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// Resolves `[service] socket_group` to a gid.
@@ -126,18 +181,41 @@ fn access_for(ctx: &IpcContext, stream: &UnixStream) -> Access {
 }
 
 pub async fn serve(listener: UnixListener, ctx: Arc<IpcContext>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                let ctx = ctx.clone();
-                tokio::spawn(async move { connection(stream, ctx).await });
-            }
+            Ok((stream, _)) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        connection(stream, ctx).await;
+                        drop(slot);
+                    });
+                }
+                Err(_) => {
+                    tokio::spawn(refuse_busy(stream));
+                }
+            },
             Err(e) => {
                 tracing::warn!("IPC accept: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
     }
+}
+
+/// Tells a connection over [`MAX_CONNECTIONS`] why it is closed (bounded: a
+/// client that does not read cannot keep this task).
+async fn refuse_busy(mut stream: UnixStream) {
+    tracing::warn!("IPC: refusing a connection: {MAX_CONNECTIONS} are open");
+    let mut line = Frame::error(
+        None,
+        "busy",
+        format!("the service already serves {MAX_CONNECTIONS} IPC connections; try again later"),
+    )
+    .to_line();
+    line.push('\n');
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
 }
 
 async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
@@ -164,7 +242,7 @@ const UNIX_DENIALS: Denials = Denials {
 /// events through a bounded queue, every request checked against `access`.
 pub(crate) async fn conversation<R, W>(
     r: R,
-    mut w: W,
+    w: W,
     access: Access,
     denials: &'static Denials,
     ctx: Arc<IpcContext>,
@@ -172,26 +250,46 @@ pub(crate) async fn conversation<R, W>(
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (out_tx, mut out_rx) = mpsc::channel::<Frame>(CLIENT_QUEUE);
-    let writer = tokio::spawn(async move {
-        while let Some(f) = out_rx.recv().await {
-            if write_frame(&mut w, &f).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (out, out_rx) = Outbox::new();
+    let writer = tokio::spawn(outbox::drain(out_rx, w));
     let mut reader = BufReader::new(r);
     let mut buf = Vec::new();
     let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        let frame = match read_frame(&mut reader, &mut buf).await {
-            Ok(ReadOutcome::Frame(f)) => f,
-            Ok(ReadOutcome::Malformed(e)) => {
-                let _ = out_tx.send(Frame::error(None, "malformed_frame", e)).await;
+        // Idle between frames is fine; once a frame starts, it must end in time.
+        match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let read = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut reader, &mut buf)).await;
+        let frame = match read {
+            Err(_) => {
+                let _ = out
+                    .send(Frame::error(
+                        None,
+                        "frame_timeout",
+                        format!(
+                            "a frame must arrive whole within {} s of its first byte",
+                            FRAME_TIMEOUT.as_secs()
+                        ),
+                    ))
+                    .await;
+                break;
+            }
+            Ok(Ok(ReadOutcome::Frame(f))) => f,
+            Ok(Ok(ReadOutcome::Malformed(e))) => {
+                if out
+                    .send(Frame::error(None, "malformed_frame", e))
+                    .await
+                    .is_err()
+                    || access == Access::None
+                {
+                    break;
+                }
                 continue;
             }
-            Ok(ReadOutcome::TooLong) => {
-                let _ = out_tx
+            Ok(Ok(ReadOutcome::TooLong)) => {
+                let _ = out
                     .send(Frame::error(
                         None,
                         "frame_too_long",
@@ -200,11 +298,15 @@ pub(crate) async fn conversation<R, W>(
                     .await;
                 break;
             }
-            Ok(ReadOutcome::Eof) | Err(_) => break,
+            Ok(Ok(ReadOutcome::Eof)) | Ok(Err(_)) => break,
         };
         let id = frame.id;
         let answer = if access == Access::None {
-            Frame::error(id, "permission_denied", denials.none)
+            // Told once, then closed: a refused user cannot hold a connection slot.
+            let _ = out
+                .send(Frame::error(id, "permission_denied", denials.none))
+                .await;
+            break;
         } else if access == Access::ReadOnly && is_mutating(&frame.kind) {
             Frame::error(
                 id,
@@ -217,7 +319,7 @@ pub(crate) async fn conversation<R, W>(
             }
             let rx = ctx.events.subscribe();
             let snap = snapshot_frame(&ctx, id, 0).await;
-            if out_tx.send(snap).await.is_err() {
+            if out.send(snap).await.is_err() {
                 break;
             }
             let logs = frame
@@ -228,22 +330,36 @@ pub(crate) async fn conversation<R, W>(
             subscription = Some(tokio::spawn(forward_events(
                 ctx.clone(),
                 rx,
-                out_tx.clone(),
+                out.clone(),
                 logs,
             )));
             continue;
         } else {
-            handle(&ctx, frame).await
+            let mut answer = handle(&ctx, frame).await;
+            if access == Access::ReadOnly {
+                redact_for_readers(&mut answer);
+            }
+            answer
         };
-        if out_tx.send(answer).await.is_err() {
+        if out.send(answer).await.is_err() {
             break;
         }
     }
     if let Some(s) = subscription {
         s.abort();
     }
-    drop(out_tx);
+    drop(out);
     let _ = writer.await;
+}
+
+/// Read-only members (`socket_group`) may read state but never credentials:
+/// a rendered config reaches them with its secrets redacted.
+fn redact_for_readers(answer: &mut Frame) {
+    if answer.kind == "render.ok"
+        && let Some(Value::String(json)) = answer.body.get_mut("json")
+    {
+        *json = xp2p_core::redact::redact_config_json(json);
+    }
 }
 
 fn is_mutating(kind: &str) -> bool {
@@ -279,6 +395,10 @@ async fn state(ctx: &IpcContext) -> Value {
     let roles = tokio::task::spawn_blocking(move || status_snapshot(&layout))
         .await
         .unwrap_or_default();
+    // Foreign text (a request id someone wrote into `apply.request`, a huge
+    // error) must not blow the frame limit or a terminal.
+    let mut roles = serde_json::to_value(roles).unwrap_or(Value::Null);
+    outbox::truncate_strings(&mut roles, outbox::LONG_STRING);
     json!({
         "roles": roles,
         "service": {
@@ -297,58 +417,83 @@ async fn snapshot_frame(ctx: &IpcContext, id: Option<u64>, seq: u64) -> Frame {
         .with("state", state(ctx).await)
 }
 
-/// Forwards bus events with per-connection `seq`; on overflow or lag, one
-/// `resync` then a fresh snapshot once the client's queue has room again.
+/// Forwards bus events with per-connection `seq` (log lines too when asked).
+/// On overflow (the client's queue is full) or lag (the bus dropped state
+/// events for it): once the client reads again, one `resync` and then a fresh
+/// snapshot — without waiting for a later event to notice. Lost log lines are
+/// not state: they need no resync.
 async fn forward_events(
     ctx: Arc<IpcContext>,
     mut rx: broadcast::Receiver<crate::events::Event>,
-    out: mpsc::Sender<Frame>,
+    out: Outbox,
     logs: bool,
 ) {
+    use broadcast::error::RecvError;
+    let mut log_rx = logs.then(|| ctx.events.subscribe_logs());
     let mut seq: u64 = 0;
-    let mut resync = false;
     loop {
-        let event = match rx.recv().await {
-            Ok(e) => Some(e),
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                resync = true;
-                None
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
+        let received = match log_rx.as_mut() {
+            Some(l) => tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                r = l.recv() => match r {
+                    Err(RecvError::Lagged(_)) => continue,
+                    other => other,
+                },
+            },
+            None => rx.recv().await,
         };
-        if resync {
-            if out.capacity() < 2 {
+        let event = match received {
+            Ok(e) => e,
+            Err(RecvError::Lagged(_)) => {
+                if resync(&ctx, &mut rx, &mut log_rx, &out, &mut seq)
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
                 continue;
             }
-            seq += 1;
-            if out
-                .try_send(Frame::new("resync", None).with("seq", seq))
-                .is_err()
-            {
-                continue;
-            }
-            seq += 1;
-            let snap = snapshot_frame(&ctx, None, seq).await;
-            if out.try_send(snap).is_err() {
-                continue;
-            }
-            resync = false;
-            continue;
-        }
-        let Some(event) = event else { continue };
-        if event.is_log() && !logs {
-            continue;
-        }
+            Err(RecvError::Closed) => break,
+        };
         seq += 1;
         let f = Frame::new("event", None)
             .with("seq", seq)
             .with("event", serde_json::to_value(&event).unwrap_or(Value::Null));
         match out.try_send(f) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => resync = true,
-            Err(mpsc::error::TrySendError::Closed(_)) => break,
+            Err(TrySend::Full) => {
+                if resync(&ctx, &mut rx, &mut log_rx, &out, &mut seq)
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(TrySend::Closed) => break,
         }
     }
+}
+
+/// Waits until the client has made room (it reads again), sends `resync`, drops
+/// the events it missed, and sends a fresh snapshot (the truth from then on).
+async fn resync(
+    ctx: &IpcContext,
+    rx: &mut broadcast::Receiver<crate::events::Event>,
+    log_rx: &mut Option<broadcast::Receiver<crate::events::Event>>,
+    out: &Outbox,
+    seq: &mut u64,
+) -> Result<(), TrySend> {
+    *seq += 1;
+    out.send(Frame::new("resync", None).with("seq", *seq))
+        .await?;
+    *rx = rx.resubscribe();
+    if let Some(l) = log_rx {
+        *l = l.resubscribe();
+    }
+    *seq += 1;
+    let snap = snapshot_frame(ctx, None, *seq).await;
+    out.send(snap).await
 }
 
 fn role_arg(f: &Frame) -> Result<Role, Frame> {
@@ -512,7 +657,12 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
         }
         "journal" => {
             let role = f.get_str("role").and_then(|r| r.parse::<Role>().ok());
-            let limit = f.body.get("limit").and_then(Value::as_u64).unwrap_or(50) as usize;
+            let limit = f
+                .body
+                .get("limit")
+                .and_then(Value::as_u64)
+                .unwrap_or(50)
+                .min(MAX_JOURNAL_RECORDS as u64) as usize;
             let path = ctx.layout.journal();
             // Only the records asked for are held, not the whole journal.
             let mine = tokio::task::spawn_blocking(move || {
@@ -521,10 +671,7 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
             })
             .await
             .unwrap_or_default();
-            Frame::new("journal.ok", id).with(
-                "records",
-                serde_json::to_value(&mine).unwrap_or(Value::Null),
-            )
+            Frame::new("journal.ok", id).with("records", newest_that_fit(mine, MAX_FRAME - 1024))
         }
         "logs" => {
             let role = match role_arg(&f) {
@@ -535,12 +682,13 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
                 .body
                 .get("bytes")
                 .and_then(Value::as_u64)
-                .unwrap_or(64 * 1024) as usize;
+                .unwrap_or(64 * 1024)
+                .min(MAX_LOG_BYTES as u64) as usize;
             let path = ctx.layout.core_log(role);
             let text = tokio::task::spawn_blocking(move || tail_file(&path, bytes))
                 .await
                 .unwrap_or_default();
-            Frame::new("logs.ok", id).with("text", text)
+            Frame::new("logs.ok", id).with("text", fit_tail(text, MAX_FRAME - 1024))
         }
         "render" => {
             let role = match role_arg(&f) {
@@ -549,8 +697,29 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
             };
             let which = f.get_str("which").unwrap_or("desired").to_string();
             let l = ctx.layout.clone();
-            match tokio::task::spawn_blocking(move || render(&l, role, &which)).await {
-                Ok(Ok(text)) => Frame::new("render.ok", id).with("json", text),
+            let side = which.clone();
+            let limit = MAX_FRAME - 1024;
+            // A stored config over the limit is refused before it is read whole.
+            let rendered =
+                tokio::task::spawn_blocking(move || match stored_size(&l, role, &which) {
+                    Some(size) if size > limit as u64 => Ok(Err(size)),
+                    _ => render(&l, role, &which).map(|text| match json_len(&text) {
+                        n if n > limit => Err(text.len() as u64),
+                        _ => Ok(text),
+                    }),
+                });
+            match rendered.await {
+                Ok(Ok(Err(size))) => Frame::error(
+                    id,
+                    "too_large",
+                    format!(
+                        "the {side} config of the {role} role is {} KiB, over the {} KiB IPC frame limit; \
+                         read it on the host with `xp2p render`",
+                        size / 1024,
+                        MAX_FRAME / 1024
+                    ),
+                ),
+                Ok(Ok(Ok(text))) => Frame::new("render.ok", id).with("json", text),
                 Ok(Err(e)) => Frame::error(id, "render_failed", e),
                 Err(e) => Frame::error(id, "internal", e.to_string()),
             }
@@ -600,6 +769,67 @@ pub fn render(layout: &Layout, role: Role, which: &str) -> Result<String, String
     }
 }
 
+/// The newest records whose JSON fits in `limit` bytes (oldest dropped first).
+fn newest_that_fit<T: serde::Serialize>(mut records: Vec<T>, limit: usize) -> Value {
+    loop {
+        let v = serde_json::to_value(&records).unwrap_or(Value::Null);
+        if records.is_empty() || v.to_string().len() <= limit {
+            return v;
+        }
+        let drop = records.len().div_ceil(4);
+        records.drain(..drop);
+    }
+}
+
+/// The size of a stored side's xray.json (`None` for Desired, or no file).
+fn stored_size(layout: &Layout, role: Role, which: &str) -> Option<u64> {
+    let slot = match which {
+        "live" => Slot::Live,
+        "lkg" => Slot::Lkg,
+        _ => return None,
+    };
+    std::fs::metadata(slot.dir(layout, role).join(live::XRAY_JSON))
+        .ok()
+        .map(|m| m.len())
+}
+
+/// The length of `s` as a JSON string (escapes included).
+fn json_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(usize::MAX, |j| j.len())
+}
+
+/// The end of `text` whose JSON encoding fits in `limit` bytes (control
+/// characters escape to six bytes each): whole lines, or the end of the last
+/// line when even that one is too long.
+fn fit_tail(text: String, limit: usize) -> String {
+    if json_len(&text) <= limit {
+        return text;
+    }
+    // Each piece's cost inside the JSON string (without the two quotes).
+    let cost = |piece: &str| json_len(piece).saturating_sub(2);
+    let mut budget = limit.saturating_sub(2);
+    let mut start = text.len();
+    for line in text.split_inclusive('\n').rev() {
+        let c = cost(line);
+        if c > budget {
+            break;
+        }
+        budget -= c;
+        start -= line.len();
+    }
+    if start == text.len() {
+        for (i, ch) in text.char_indices().rev() {
+            let c = cost(ch.encode_utf8(&mut [0; 4]));
+            if c > budget {
+                break;
+            }
+            budget -= c;
+            start = i;
+        }
+    }
+    text[start..].to_string()
+}
+
 pub fn tail_file(path: &PathBuf, bytes: usize) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = std::fs::File::open(path) else {
@@ -611,7 +841,8 @@ pub fn tail_file(path: &PathBuf, bytes: usize) -> String {
         return String::new();
     }
     let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
+    // The file may grow while it is read: never more than asked.
+    let _ = f.take(bytes as u64).read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
     if start > 0 {
         // drop the partial first line

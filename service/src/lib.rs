@@ -27,9 +27,9 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use xp2p_core::desired::ServiceSection;
 use xp2p_core::digest::sha256_hex;
+use xp2p_core::store::instance_lock::{self, InstanceLock, InstanceLockError};
 use xp2p_core::store::journal::{self, Journal, Outcome, Record, RecordError};
 use xp2p_core::store::live::{self, Slot};
-use xp2p_core::store::lock::{FileLock, LockError};
 use xp2p_core::store::{markers, swap};
 use xp2p_core::{ErrorCode, Layout, Role};
 
@@ -74,9 +74,13 @@ pub fn run(opts: RunOptions) -> i32 {
 /// `[service]` knobs from the role files (client first), tolerant of errors.
 fn service_section(layout: &Layout) -> ServiceSection {
     for role in Role::ALL {
-        let Ok(src) = std::fs::read_to_string(layout.desired_toml(role)) else {
+        // Bounded and non-blocking: a FIFO or a device there must not hang start-up.
+        let path = layout.desired_toml(role);
+        let Ok(bytes) = xp2p_core::fsread::read_operator_file(&path, xp2p_core::fsread::MAX_TOML)
+        else {
             continue;
         };
+        let src = String::from_utf8_lossy(&bytes);
         #[derive(serde::Deserialize)]
         struct Partial {
             service: Option<ServiceSection>,
@@ -96,9 +100,13 @@ pub fn logging_section(layout: &Layout) -> xp2p_core::desired::LoggingSection {
         logging: Option<xp2p_core::desired::LoggingSection>,
     }
     for role in Role::ALL {
-        let Ok(src) = std::fs::read_to_string(layout.desired_toml(role)) else {
+        // Bounded and non-blocking: a FIFO or a device there must not hang start-up.
+        let path = layout.desired_toml(role);
+        let Ok(bytes) = xp2p_core::fsread::read_operator_file(&path, xp2p_core::fsread::MAX_TOML)
+        else {
             continue;
         };
+        let src = String::from_utf8_lossy(&bytes);
         if let Ok(Partial { logging: Some(l) }) = toml_partial(&src) {
             return l;
         }
@@ -166,6 +174,31 @@ async fn close_unfinished(layout: &Layout, journal: &SharedJournal, records: &[R
     }
 }
 
+/// Takes the one-service-per-root lock (a process-owned record lock: see
+/// `instance_lock`), or says which process serves the root already.
+fn take_instance_lock(layout: &Layout) -> Result<InstanceLock, String> {
+    let path = layout.service_lock();
+    match InstanceLock::try_acquire(&path) {
+        Ok(l) => Ok(l),
+        Err(InstanceLockError::Held { .. }) => {
+            let holder = instance_lock::holder_pid(&path)
+                .or_else(|| instance_lock::recorded_pid(&path))
+                .map_or(String::new(), |pid| {
+                    let comm = i32::try_from(pid)
+                        .ok()
+                        .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok())
+                        .map_or(String::new(), |c| format!(", {}", c.trim()));
+                    format!(" (pid {pid}{comm})")
+                });
+            Err(format!(
+                "another service{holder} already serves {}",
+                layout.root().display()
+            ))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 async fn serve(opts: RunOptions) -> i32 {
     let layout = opts.layout;
     if let Err(e) = create_state_dir(&layout) {
@@ -175,17 +208,10 @@ async fn serve(opts: RunOptions) -> i32 {
         );
         return 1;
     }
-    let mut instance_lock = match FileLock::try_acquire(&layout.service_lock()) {
+    let mut instance_lock = match take_instance_lock(&layout) {
         Ok(l) => l,
-        Err(LockError::Held { holder, .. }) => {
-            eprintln!(
-                "xp2p service: another service{holder} already serves {}",
-                layout.root().display()
-            );
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("xp2p service: {e}");
+        Err(line) => {
+            eprintln!("xp2p service: {line}");
             return 1;
         }
     };
@@ -278,6 +304,16 @@ async fn serve(opts: RunOptions) -> i32 {
         sups.insert(*role, sup);
     }
 
+    // A core recorded for a role whose Live is gone cannot be supervised: stop it
+    // (never leave it running beside the core the next apply starts).
+    for role in Role::ALL {
+        if !layout.live_dir(role).is_dir() {
+            let stopped = supervisor::stop_cores_without_live(&layout, role).await;
+            if !stopped.is_empty() {
+                tracing::warn!(%role, pids = ?stopped, "stopped cores whose Live is gone");
+            }
+        }
+    }
     // Cores from Live: reattach or start.
     for role in &roles {
         if !layout.live_dir(*role).is_dir() {
@@ -286,7 +322,8 @@ async fn serve(opts: RunOptions) -> i32 {
         match sups[role].reattach_or_start().await {
             Ok(note) => tracing::info!(%role, "core: {note}"),
             Err(e) => {
-                tracing::error!(%role, code = %e.code, "core from Live failed: {}", e.message)
+                let note = sups[role].start_failed_at_startup(&e).await;
+                tracing::error!(%role, code = %e.code, "core from Live failed: {note}")
             }
         }
     }
@@ -344,15 +381,47 @@ async fn serve(opts: RunOptions) -> i32 {
 
     // Runners and watchers. Subscribe first: readiness waits for first applies.
     let mut first_results = events.subscribe();
+    // STATUS= follows the cores and the applies from here on; READY=1 goes out
+    // with it once readiness is reached.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let mut served = Vec::new();
+    for role in &roles {
+        served.push((*role, sups[role].active_pid().await.is_some()));
+    }
+    let status_sups = sups.clone();
+    let status_task = tokio::spawn(platform::notify::follow_status(
+        platform::notify::StatusBoard::new(served),
+        events.subscribe(),
+        ready_rx,
+        move || {
+            let sups = status_sups.clone();
+            async move {
+                let mut running = Vec::new();
+                for (role, sup) in &sups {
+                    running.push((*role, sup.active_pid().await.is_some()));
+                }
+                running
+            }
+        },
+    ));
     // Only subscribe where it is read: an unread receiver keeps the bus full.
     let diag_applied = roles.contains(&Role::Server).then(|| events.subscribe());
-    // OS network state: one owner per role, reconciling from Live now and after
-    // every apply (subscribed before the runners start).
+    // OS network state: one owner per role, reconciling from Live now and,
+    // asked by the role's runner, after every apply.
     #[cfg(target_os = "linux")]
     let tun_owners: Vec<tun::TunOwner> = roles
         .iter()
-        .map(|r| tun::spawn(*r, layout.clone(), events.clone(), events.subscribe()))
+        .map(|r| tun::spawn(*r, layout.clone(), events.clone()))
         .collect();
+    #[cfg(target_os = "linux")]
+    let os_state_hook = |role: Role| {
+        tun_owners
+            .iter()
+            .find(|o| o.role == role)
+            .map(tun::TunOwner::hook)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let os_state_hook = |_: Role| None;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut pokes = HashMap::new();
     let mut runner_tasks = Vec::new();
@@ -367,6 +436,7 @@ async fn serve(opts: RunOptions) -> i32 {
             journal: journal.clone(),
             events: events.clone(),
             shutdown: shutdown_rx.clone(),
+            os_state: os_state_hook(*role),
         });
         runner_tasks.push(tokio::spawn(runner.run(rx)));
     }
@@ -375,7 +445,7 @@ async fn serve(opts: RunOptions) -> i32 {
     if !service_cfg.socket_group.is_empty() && gid.is_none() {
         tracing::warn!(group = %service_cfg.socket_group, "[service] socket_group names no group; the socket stays owner-only");
     }
-    let listener = match ipc_server::bind(&socket, gid).await {
+    let listener = match ipc_server::bind(&socket, gid, &layout.state_dir()).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
@@ -429,11 +499,11 @@ async fn serve(opts: RunOptions) -> i32 {
     wait_cores_up(&roles, &sups, &mut first_results).await;
     drop(first_results);
     tracing::info!(roles = ?roles, "xp2p service ready");
-    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    platform::notify::tell(&format!("READY=1\nSTATUS=serving {}", names.join(", ")));
+    let _ = ready_tx.send(());
 
     wait_for_stop_signal().await;
     tracing::info!("stopping: finishing or abandoning running applies");
+    status_task.abort();
     platform::notify::tell("STOPPING=1\nSTATUS=stopping");
     let _ = shutdown_tx.send(true);
     for t in runner_tasks {

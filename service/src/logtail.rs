@@ -84,7 +84,11 @@ impl LogTail {
         max_bytes: u64,
     ) -> std::io::Result<(LogTail, notify::RecommendedWatcher)> {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        std::fs::create_dir_all(&dir)?;
+        std::os::unix::fs::DirBuilderExt::mode(
+            std::fs::DirBuilder::new().recursive(true),
+            xp2p_core::layout::LOG_DIR_MODE,
+        )
+        .create(&dir)?;
         let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
         let name = path.file_name().map(|n| n.to_os_string());
         let notify_tx = wake_tx.clone();
@@ -118,6 +122,8 @@ impl LogTail {
         tokio::spawn(async move {
             reader.read_new().await;
             while wake_rx.recv().await.is_some() {
+                // A flood of writes queues a wake per write: one read serves them all.
+                while wake_rx.try_recv().is_ok() {}
                 reader.read_new().await;
             }
         });
@@ -190,6 +196,18 @@ impl LogTail {
             if n == 0 {
                 break;
             }
+            // A core writing faster than it is followed (a spin on `accept`
+            // errors) must not fill the disk while we catch up: past twice the
+            // cap, rotate now; the unread part is kept in `<name>.1`.
+            if self.max_bytes > 0
+                && tokio::fs::metadata(&self.path)
+                    .await
+                    .is_ok_and(|m| m.len() > self.max_bytes.saturating_mul(2))
+            {
+                self.rotate().await;
+                let _ = self.wake.send(());
+                return;
+            }
             // Only whole lines; a partial last line waits for more.
             let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
                 continue;
@@ -215,20 +233,14 @@ impl LogTail {
         }
     }
 
-    /// Copies the log to `<name>.1` and truncates it in place: the core keeps its
-    /// O_APPEND descriptor and writes on from the start (lines written during the
-    /// copy may be lost).
+    /// Copies the log's last `max_bytes` (all of it when uncapped) to `<name>.1`
+    /// and truncates it in place: the core keeps its O_APPEND descriptor and
+    /// writes on from the start (lines written during the copy may be lost).
+    /// The copy is bounded by the cap, so rotation keeps pace with a flood.
     async fn rotate(&self) {
-        let mut old = self.path.clone().into_os_string();
-        old.push(".1");
-        if tokio::fs::copy(&self.path, &old).await.is_err() {
-            return;
-        }
-        if let Ok(f) = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .await
-            && f.set_len(0).await.is_ok()
+        let (path, max) = (self.path.clone(), self.max_bytes);
+        let cut = tokio::task::spawn_blocking(move || rotate_file(&path, max)).await;
+        if matches!(cut, Ok(Ok(())))
             && let Ok(mut o) = self.offset.lock()
         {
             *o = 0;
@@ -236,10 +248,102 @@ impl LogTail {
     }
 }
 
+/// Keeps the last `max` bytes of `path` (all when 0) in `path.1` (same mode as
+/// the log), then empties `path`.
+fn rotate_file(path: &Path, max: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut old = path.as_os_str().to_os_string();
+    old.push(".1");
+    let mut src = std::fs::File::open(path)?;
+    let meta = src.metadata()?;
+    let len = meta.len();
+    let keep = if max == 0 { len } else { len.min(max) };
+    src.seek(SeekFrom::Start(len - keep))?;
+    let mode = meta.permissions().mode() & 0o777;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&old)?;
+    dst.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    std::io::copy(&mut std::io::Read::take(&mut src, keep), &mut dst)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .set_len(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A core flooding its log (far faster than lines are followed) never
+    /// takes more disk than the cap allows: the log stays within twice the cap
+    /// plus what one read step lets through, `.1` likewise, and once the flood
+    /// stops the log is back under the cap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_rotation_cap_bounds_a_flooding_log_on_disk() {
+        const CAP: u64 = 256 * 1024;
+        const FLOOD: usize = 64 * 1024 * 1024;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("core-server.log");
+        let old = d.path().join("core-server.log.1");
+        let (tail, _w) = LogTail::start(&p, CAP).unwrap();
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (p, done) = (p.clone(), done.clone());
+            std::thread::spawn(move || {
+                // One O_APPEND descriptor, like the core's stdout.
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .unwrap();
+                let line =
+                    "2026/11/22 10:00:00 [Warning] accept tcp [::]:443: accept: invalid argument\n";
+                let mut batch = String::new();
+                while batch.len() < 64 * 1024 {
+                    batch.push_str(line);
+                }
+                let mut written = 0;
+                while written < FLOOD {
+                    f.write_all(batch.as_bytes()).unwrap();
+                    written += batch.len();
+                    // ≈64 MiB/s: far above a real core's spin on `accept` errors.
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let mut peak = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            peak = peak.max(size(&p) + size(&old));
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        writer.join().unwrap();
+        eprintln!("peak on disk during the flood: {peak} bytes");
+        // Generous slack for a loaded machine: a flood unbounded by the cap
+        // would grow with the flood (64 MiB).
+        assert!(
+            peak < 8 * 1024 * 1024,
+            "log took {peak} bytes on disk during the flood"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while size(&p) > CAP {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never rotated back under the cap"
+            );
+            // Writes after the flood wake the follower like a core's would.
+            let _ = tail.wake.send(());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(size(&old) <= 16 * 1024 * 1024);
+    }
 
     #[tokio::test]
     async fn follows_appended_lines() {

@@ -46,9 +46,18 @@ impl CoreProc {
     /// Spawns `core` on `config`, appending stdout/stderr to `log`.
     pub fn spawn(core: &CoreInfo, config: &Path, log: &Path) -> io::Result<CoreProc> {
         if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir)?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(xp2p_core::layout::LOG_DIR_MODE)
+                .create(dir)?;
         }
-        let out = OpenOptions::new().create(true).append(true).open(log)?;
+        // Core logs name visited destinations: never readable by others.
+        let out = std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new().create(true).append(true),
+            xp2p_core::layout::LOG_FILE_MODE,
+        )
+        .open(log)?;
         let err = out.try_clone()?;
         let child = Command::new(&core.path)
             .args(core.run_args(config))

@@ -1,7 +1,9 @@
 //! Core sessions of one role: start from Live, staged replacement beside the old
 //! core (same ports via SO_REUSEPORT), readiness from the new core's own process
 //! (its "started" log line after our spawn and its own listening sockets), drain
-//! and stop of the old core, crash restarts with backoff, reattach on service start.
+//! and stop of the old core, crash restarts with backoff (recorded in the session
+//! so status says when), reattach on service start, and which processes count as
+//! this root's cores (only those may be adopted or reaped).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,14 +21,14 @@ use crate::events::{Event, EventBus};
 use crate::logtail::LogTail;
 use crate::process::CoreProc;
 use xp2p_core::procfs;
-use xp2p_core::store::session::{self, SessionRecord, SessionStatus};
+use xp2p_core::store::session::{self, Backoff, SessionRecord, SessionStatus};
 
 /// How long a new core may take to be ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// SIGTERM -> SIGKILL grace.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 const CRASH_WINDOW: Duration = Duration::from_secs(600);
-const CRASH_LIMIT: usize = 10;
+const CRASH_LIMIT: usize = session::CRASH_LIMIT as usize;
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 /// A failure to bring up a core, with the error code the journal records.
@@ -175,6 +177,7 @@ impl RoleSupervisor {
                 detail: String::new(),
                 at: now_rfc3339(),
             },
+            backoff: None,
         }
     }
 
@@ -244,11 +247,15 @@ impl RoleSupervisor {
             }
             tokio::select! {
                 exit = proc.wait() => {
-                    let last = self.tail.tail(600);
-                    let last = last.lines().last().unwrap_or("").to_string();
+                    // The core has exited: all it wrote is in the log file.
+                    let path = self.layout.core_log(self.role);
+                    let text = tokio::task::spawn_blocking(move || read_log_since(&path, offset))
+                        .await
+                        .unwrap_or_default();
+                    let why = core_output_summary(&text);
                     return Err(StartError {
                         code: ErrorCode::StartFailed,
-                        message: format!("core exited during start ({exit}): {last}"),
+                        message: format!("core exited during start ({exit}): {why}"),
                     });
                 }
                 line = lines.recv() => match line {
@@ -401,44 +408,32 @@ impl RoleSupervisor {
             });
             return;
         }
+        let backoff = backoff_for(n);
         session.transition(SessionStatus::Failed, "core_exited", exit.clone());
+        session.backoff = Some(scheduled(backoff, n));
         write_session(&self.layout, self.role, &session);
         self.events.send(Event::CoreState {
             role: self.role,
             display: "failed".into(),
             pid: None,
         });
-        let backoff = backoff_for(n);
         tracing::warn!(role = %self.role, pid, "core exited ({exit}); restarting in {} s", backoff.as_secs());
         let gen_at_crash = inner.generation;
         drop(inner);
         tokio::spawn(restart_loop(self.clone(), backoff, gen_at_crash));
     }
 
-    /// Stops cores that run this role's Live config but are not `keep` (a
-    /// candidate started by a service that crashed before promoting it).
+    /// Stops cores of this root's role that are not `keep` (a candidate started
+    /// by a service that crashed before promoting it). Only processes that are
+    /// provably such cores are touched (see [`is_our_core`]).
     async fn reap_orphans(&self, keep: Option<i32>) -> Vec<i32> {
-        let config = self
-            .layout
-            .live_dir(self.role)
-            .join(live::XRAY_JSON)
-            .display()
-            .to_string();
-        let pids = tokio::task::spawn_blocking(move || procfs::pids_with_arg(&config))
-            .await
-            .unwrap_or_default();
-        let mut reaped = Vec::new();
-        for pid in pids
-            .into_iter()
-            .filter(|p| Some(*p) != keep && *p != std::process::id() as i32)
-        {
-            if let Ok(proc) = CoreProc::adopt(pid) {
-                proc.stop(STOP_GRACE).await;
-                tracing::warn!(role = %self.role, pid, "stopped an orphan core (left by a crashed service)");
-                reaped.push(pid);
-            }
-        }
-        reaped
+        reap(
+            &self.layout,
+            self.role,
+            keep,
+            "an orphan core (left by a crashed service)",
+        )
+        .await
     }
 
     /// Start-up: adopt the recorded core if it is provably ours and serving Live,
@@ -526,17 +521,15 @@ impl RoleSupervisor {
                 format!("pid {pid} runs {exe}, expected {}", rec.exe),
             ));
         }
-        let config = self
-            .layout
-            .live_dir(self.role)
-            .join(live::XRAY_JSON)
-            .display()
-            .to_string();
-        let cmd = procfs::cmdline(pid).unwrap_or_default();
-        if !cmd.contains(&config) {
+        let config = live_config(&self.layout, self.role);
+        let facts = ProcFacts::of(pid);
+        if !facts
+            .as_ref()
+            .is_some_and(|f| f.uid == own_uid() && runs_config(&f.args, &config))
+        {
             return Err((
                 "reattach_rejected_cmdline_mismatch",
-                format!("pid {pid} does not run {config}"),
+                format!("pid {pid} is not a core of ours running {config}"),
             ));
         }
         let own: Vec<u16> = procfs::own_listeners(pid)
@@ -589,15 +582,344 @@ async fn restart_loop(sup: Arc<RoleSupervisor>, mut backoff: Duration, generatio
             Err(e) => {
                 let mut inner = sup.inner.lock().await;
                 let n = inner.record_crash();
+                let mut rec = session::read(&sup.layout, sup.role);
                 if n >= CRASH_LIMIT {
                     inner.failed = true;
+                    if let Some(rec) = rec.as_mut() {
+                        rec.transition(
+                            SessionStatus::Failed,
+                            "crash_loop",
+                            format!("{n} failed starts in 10 minutes; last: {}", e.message),
+                        );
+                        write_session(&sup.layout, sup.role, rec);
+                    }
                     tracing::error!(role = %sup.role, "restart failed {n} times in 10 minutes ({}); giving up until the next apply", e.message);
                     return;
                 }
                 backoff = backoff_for(n);
+                if let Some(rec) = rec.as_mut() {
+                    rec.transition(
+                        SessionStatus::Failed,
+                        "crash_restart_failed",
+                        e.message.clone(),
+                    );
+                    rec.backoff = Some(scheduled(backoff, n));
+                    write_session(&sup.layout, sup.role, rec);
+                }
                 tracing::warn!(role = %sup.role, "crash restart failed: {}; next try in {} s", e.message, backoff.as_secs());
             }
         }
+    }
+}
+
+/// A restart due after `backoff`, the `crash`th in the window.
+fn scheduled(backoff: Duration, crash: usize) -> Backoff {
+    Backoff {
+        restart_at: humantime::format_rfc3339_millis(std::time::SystemTime::now() + backoff)
+            .to_string(),
+        crash: u32::try_from(crash).unwrap_or(u32::MAX),
+        limit: session::CRASH_LIMIT,
+    }
+}
+
+/// The output a core wrote to its log from `offset` on (at most the last 64 KiB;
+/// from the start if the log was rotated since).
+fn read_log_since(path: &std::path::Path, offset: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const MAX: u64 = 64 * 1024;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = if len < offset { 0 } else { offset }.max(len.saturating_sub(MAX));
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.take(MAX).read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A Go stack trace line, a banner or anything else that says nothing about why.
+fn is_trace_line(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty()
+        || line.starts_with(char::is_whitespace)
+        || t.starts_with("goroutine ")
+        || t.starts_with("exit status ")
+        || t.contains(".go:")
+        || t.ends_with("(...)")
+        || (t.ends_with(')') && !t.contains(' ') && t.contains('('))
+        || t.starts_with("[signal ")
+}
+
+/// The most telling line of a core's output: one saying what failed ("failed
+/// to", "invalid", "error", a panic message), never a goroutine trace or stack
+/// frame; else the last line that is not part of a trace.
+pub fn core_output_summary(text: &str) -> String {
+    let score = |l: &str| {
+        let l = l.to_ascii_lowercase();
+        if l.contains("failed to") {
+            3
+        } else if l.contains("invalid") {
+            2
+        } else if l.contains("error") || l.starts_with("panic:") {
+            1
+        } else {
+            0
+        }
+    };
+    let mut best: Option<(u8, &str)> = None;
+    for line in text.lines().filter(|l| !is_trace_line(l)) {
+        let sc = score(line);
+        if best.is_none_or(|(b, _)| sc >= b) {
+            best = Some((sc, line));
+        }
+    }
+    best.map(|(_, l)| l.trim().to_string()).unwrap_or_default()
+}
+
+/// The Live config path a role's core runs.
+fn live_config(layout: &Layout, role: Role) -> String {
+    layout
+        .live_dir(role)
+        .join(live::XRAY_JSON)
+        .display()
+        .to_string()
+}
+
+fn own_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// What /proc says about a process: owner, executable and argv.
+struct ProcFacts {
+    uid: u32,
+    exe: String,
+    args: Vec<String>,
+}
+
+impl ProcFacts {
+    fn of(pid: i32) -> Option<ProcFacts> {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+        let exe = procfs::exe(pid).ok()?.display().to_string();
+        let args = procfs::cmdline(pid).ok()?;
+        Some(ProcFacts { uid, exe, args })
+    }
+}
+
+/// argv is a core's run form on `config`: `-config <c>` (v2ray) or
+/// `run -c <c>` / `run -config <c>` (xray), nothing else.
+fn runs_config(args: &[String], config: &str) -> bool {
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    matches!(
+        rest.as_slice(),
+        ["-config" | "-c", c] | ["run", "-c" | "-config", c] if *c == config
+    )
+}
+
+/// A process this root's service started as a core of `config`: same owner as
+/// the service, the executable a core binary (one the session or Live names, or
+/// named like a known flavour), argv the core's run form on exactly `config`.
+fn is_our_core(f: &ProcFacts, config: &str, known_exes: &[String]) -> bool {
+    let flavour_named = std::path::Path::new(&f.exe)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "xray" | "v2ray"));
+    f.uid == own_uid()
+        && (known_exes.contains(&f.exe) || flavour_named)
+        && runs_config(&f.args, config)
+}
+
+/// The core executables a role's session record and Live name (canonical paths).
+fn known_core_exes(layout: &Layout, role: Role) -> Vec<String> {
+    let mut known = Vec::new();
+    if let Some(rec) = session::read(layout, role) {
+        known.push(rec.exe);
+    }
+    if let Ok(Some(rt)) = live::read_runtime(layout, role, Slot::Live) {
+        let p = std::path::PathBuf::from(&rt.core.path);
+        known.push(std::fs::canonicalize(&p).unwrap_or(p).display().to_string());
+    }
+    known
+}
+
+/// Stops every core of this root's `role` other than `keep`; returns their pids.
+async fn reap(layout: &Layout, role: Role, keep: Option<i32>, what: &str) -> Vec<i32> {
+    let config = live_config(layout, role);
+    let (l, c) = (layout.clone(), config.clone());
+    let pids = tokio::task::spawn_blocking(move || {
+        let known = known_core_exes(&l, role);
+        procfs::pids_with_arg(&c)
+            .into_iter()
+            .filter(|p| Some(*p) != keep && *p != std::process::id() as i32)
+            .filter(|p| ProcFacts::of(*p).is_some_and(|f| is_our_core(&f, &c, &known)))
+            .collect::<Vec<i32>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut reaped = Vec::new();
+    for pid in pids {
+        if let Ok(proc) = CoreProc::adopt(pid) {
+            proc.stop(STOP_GRACE).await;
+            tracing::warn!(%role, pid, "stopped {what}");
+            reaped.push(pid);
+        }
+    }
+    reaped
+}
+
+/// Start-up for a role whose Live is gone: the core its session records (and
+/// any other core of ours on the old Live path) cannot be supervised, so it is
+/// stopped — never left running beside the core the next apply starts. The
+/// session says why. Returns the pids stopped.
+pub async fn stop_cores_without_live(layout: &Layout, role: Role) -> Vec<i32> {
+    let stopped = reap(layout, role, None, "a core whose Live is gone").await;
+    if let Some(mut rec) = session::read(layout, role)
+        && matches!(rec.status, SessionStatus::Running | SessionStatus::Starting)
+    {
+        let mut detail = match (rec.pid, stopped.is_empty()) {
+            (Some(pid), false) => format!("Live was gone at start; stopped pid {pid}"),
+            _ => "Live was gone at start".to_string(),
+        };
+        // Live existed and was lost (not a first apply that never committed):
+        // rebuild it from Desired, whatever the journal last settled.
+        let (l, r) = (layout.clone(), role);
+        let requested = tokio::task::spawn_blocking(move || {
+            if !l.desired_toml(r).is_file()
+                || xp2p_core::store::markers::read_requests(&l)
+                    .requests
+                    .contains_key(&r)
+            {
+                return None;
+            }
+            Some(xp2p_core::store::markers::write_request(&l, r).map_err(|e| e.to_string()))
+        })
+        .await
+        .ok()
+        .flatten();
+        match requested {
+            Some(Ok(id)) => detail.push_str(&format!("; re-applying from Desired (request {id})")),
+            Some(Err(e)) => detail.push_str(&format!("; cannot request a re-apply: {e}")),
+            None => {}
+        }
+        tracing::warn!(%role, "{detail}");
+        rec.transition(SessionStatus::Stopped, "live_missing", detail);
+        write_session(layout, role, &rec);
+    }
+    stopped
+}
+
+/// Why Live cannot be started as it is (runtime.json missing or not parsable,
+/// xray.json missing or not what runtime.json describes), if it cannot.
+pub fn live_unusable(layout: &Layout, role: Role) -> Option<String> {
+    let dir = layout.live_dir(role);
+    let rt = match live::read_runtime(layout, role, Slot::Live) {
+        Ok(Some(rt)) => rt,
+        Ok(None) => {
+            return Some(format!(
+                "{} is missing",
+                dir.join(live::RUNTIME_JSON).display()
+            ));
+        }
+        Err(e) => return Some(format!("{}: {e}", dir.join(live::RUNTIME_JSON).display())),
+    };
+    match live::read_xray(layout, role, Slot::Live) {
+        Ok(Some(b)) if xp2p_core::digest::sha256_hex(&b) == rt.config_sha256 => None,
+        Ok(Some(_)) => Some(format!(
+            "{} is not the config {} describes (sha256 differs)",
+            dir.join(live::XRAY_JSON).display(),
+            live::RUNTIME_JSON
+        )),
+        Ok(None) => Some(format!(
+            "{} is missing",
+            dir.join(live::XRAY_JSON).display()
+        )),
+        Err(e) => Some(format!("{}: {e}", dir.join(live::XRAY_JSON).display())),
+    }
+}
+
+impl RoleSupervisor {
+    /// Start-up could not bring the role's core up from Live: the session record
+    /// says so with the error (status shows `failed / start_failed` and why),
+    /// and, when Live itself is unusable and Desired exists, an apply is
+    /// requested to rebuild Live from Desired. Returns what was done.
+    ///
+    /// A core of ours still running on that Live (left by a killed service) is
+    /// stopped first: unsupervised, it would run beside the next apply's core.
+    pub async fn start_failed_at_startup(&self, e: &StartError) -> String {
+        if let Some(pid) = self.active_pid().await {
+            // Reattached, but replacing it failed: it keeps serving.
+            return format!("{}; pid {pid} keeps serving", e.message);
+        }
+        let stopped = reap(
+            &self.layout,
+            self.role,
+            None,
+            "a core whose Live cannot be started",
+        )
+        .await;
+        let (layout, role) = (self.layout.clone(), self.role);
+        let reapply = tokio::task::spawn_blocking(move || {
+            let why = live_unusable(&layout, role)?;
+            if !layout.desired_toml(role).is_file()
+                || xp2p_core::store::markers::read_requests(&layout)
+                    .requests
+                    .contains_key(&role)
+            {
+                return Some((why, None));
+            }
+            let id = xp2p_core::store::markers::write_request(&layout, role);
+            Some((why, Some(id.map_err(|e| e.to_string()))))
+        })
+        .await
+        .ok()
+        .flatten();
+        let mut message = e.message.clone();
+        if !stopped.is_empty() {
+            message.push_str(&format!(" (stopped unsupervised core pid {stopped:?})"));
+        }
+        let e = StartError {
+            code: e.code,
+            message,
+        };
+        let detail = match &reapply {
+            None => e.message.clone(),
+            Some((why, None)) => format!("{}; Live unusable: {why}", e.message),
+            Some((why, Some(Ok(id)))) => format!(
+                "{}; Live unusable: {why}; re-applying from Desired (request {id})",
+                e.message
+            ),
+            Some((why, Some(Err(w)))) => format!(
+                "{}; Live unusable: {why}; cannot request a re-apply: {w}",
+                e.message
+            ),
+        };
+        let mut rec = session::read(&self.layout, self.role).unwrap_or_else(|| SessionRecord {
+            session_id: uuid::Uuid::new_v4().to_string(),
+            status: SessionStatus::Failed,
+            pid: None,
+            exe: String::new(),
+            cmdline: Vec::new(),
+            config_sha256: String::new(),
+            started_at: now_rfc3339(),
+            owner_instance_id: self.instance_id.clone(),
+            last_transition: session::Transition {
+                reason_code: String::new(),
+                detail: String::new(),
+                at: now_rfc3339(),
+            },
+            backoff: None,
+        });
+        rec.owner_instance_id = self.instance_id.clone();
+        rec.transition(SessionStatus::Failed, "start_failed", detail.clone());
+        write_session(&self.layout, self.role, &rec);
+        self.events.send(Event::CoreState {
+            role: self.role,
+            display: "failed".into(),
+            pid: None,
+        });
+        detail
     }
 }
 
@@ -633,5 +955,88 @@ mod tests {
             "2026/11/22 10:00:00.1 [Warning] core: Xray 26.1.13 started"
         ));
         assert!(!super::is_started_line("proxy started"));
+    }
+
+    /// v2ray 4.34 on a garbage config: the panic line, not a stack frame.
+    #[test]
+    fn the_summary_is_the_line_that_says_what_failed() {
+        let out = "V2Ray 4.34.0 (user) 20230518-074445 (go1.19.8 linux/amd64)
+A unified platform for anti-censorship.
+panic: v2ray.com/core/infra/conf/serial: failed to read config file at line 1 char 2 > invalid character 'g' looking for beginning of object key string
+
+goroutine 1 [running]:
+v2ray.com/core/common.Must(...)
+	v2ray.com/core/common/common.go:26
+v2ray.com/core/main/jsonem.init.0.func1({0xb8b5a0?, 0xc0001258f0?})
+	v2ray.com/core/main/jsonem/jsonem.go:27 +0x334
+main.startV2Ray()
+	v2ray.com/core/main/main.go:110 +0xeb
+main.main()
+	v2ray.com/core/main/main.go:139 +0x9f
+";
+        let s = super::core_output_summary(out);
+        assert!(
+            s.contains("failed to read config file") && s.contains("invalid character"),
+            "{s}"
+        );
+        // xray's form: an error line, then its exit.
+        let xray = "Xray 1.8.4 (Xray, Penetrates Everything.)
+A unified platform for anti-censorship.
+2026/01/01 00:00:00 [Error] failed to start: listen tcp 127.0.0.1:1080: bind: address already in use
+";
+        assert!(super::core_output_summary(xray).ends_with("address already in use"));
+        // Nothing telling: the last line that is not a trace.
+        assert_eq!(super::core_output_summary("hello\nbye\n\tx.go:1\n"), "bye");
+        assert_eq!(super::core_output_summary(""), "");
+    }
+
+    #[test]
+    fn only_the_run_form_on_exactly_live_counts() {
+        let live = "/r/.state/live/config-client/xray.json";
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(super::runs_config(
+            &a(&["/usr/bin/v2ray", "-config", live]),
+            live
+        ));
+        assert!(super::runs_config(&a(&["xray", "run", "-c", live]), live));
+        assert!(!super::runs_config(&a(&["tail", "-f", live]), live));
+        assert!(!super::runs_config(
+            &a(&["v2ray", "-config", live, "-x"]),
+            live
+        ));
+        assert!(!super::runs_config(
+            &a(&["v2ray", "-test", "-config", live]),
+            live
+        ));
+        assert!(!super::runs_config(
+            &a(&["v2ray", "-config", "/other.json"]),
+            live
+        ));
+    }
+
+    #[test]
+    fn a_process_that_merely_mentions_live_is_not_our_core() {
+        let live = "/r/.state/live/config-client/xray.json";
+        let me = super::own_uid();
+        let f = |uid: u32, exe: &str, args: &[&str]| super::ProcFacts {
+            uid,
+            exe: exe.into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        let known = vec!["/opt/cores/my-core".to_string()];
+        let core = f(me, "/usr/bin/v2ray", &["v2ray", "-config", live]);
+        assert!(super::is_our_core(&core, live, &[]));
+        let named = f(me, "/opt/cores/my-core", &["my-core", "run", "-c", live]);
+        assert!(super::is_our_core(&named, live, &known));
+        assert!(!super::is_our_core(&named, live, &[]));
+        // tail -f on Live (root's or anyone's), another user's process.
+        let tail = f(me, "/usr/bin/tail", &["tail", "-f", live]);
+        assert!(!super::is_our_core(&tail, live, &known));
+        let other = f(
+            me.wrapping_add(1),
+            "/usr/bin/v2ray",
+            &["v2ray", "-config", live],
+        );
+        assert!(!super::is_our_core(&other, live, &known));
     }
 }

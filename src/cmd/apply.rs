@@ -6,17 +6,29 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use xp2p_core::ipc::client::answer_error;
+use xp2p_core::ipc::ConnectError;
+use xp2p_core::ipc::client::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, answer_error};
 use xp2p_core::ipc::{Frame, IpcClient};
 use xp2p_core::store::markers;
-use xp2p_core::{Layout, Role, pipeline};
+use xp2p_core::tunstate::{Phase, TunView};
+use xp2p_core::{Layout, Role, pipeline, text};
 
-use super::ipc::{connect, connect_error, fail, runtime};
+use super::ipc::{connect_error, connect_within, fail, runtime};
 use crate::args::{ApplyArgs, ControlArgs, RoleOrAll};
 use crate::exit;
 
 pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
-    let command = "xp2p apply";
+    run_apply_expecting(layout, a, "xp2p apply", None)
+}
+
+/// `run_apply`, and with `--wait` also checks that every committed result's
+/// TUN reached `expect` (the mode commands: `--wait` means the whole change).
+pub fn run_apply_expecting(
+    layout: &Layout,
+    a: &ApplyArgs,
+    command: &str,
+    expect: Option<Phase>,
+) -> i32 {
     let roles: Vec<Role> = match a.role {
         RoleOrAll::Client => vec![Role::Client],
         RoleOrAll::Server => vec![Role::Server],
@@ -35,15 +47,26 @@ pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
         return exit::FAILED;
     };
     rt.block_on(async {
+        // `--timeout` bounds the whole command: connect, subscribe, request, wait.
+        let started = tokio::time::Instant::now();
+        let bound = Bound { wait: a.wait, deadline: started + a.timeout };
         // Subscribe before the request exists, so no result can be missed.
-        let mut client = match connect(layout).await {
+        let mut silent = None;
+        let mut client = match connect_within(layout, bound.cap(CONNECT_TIMEOUT)).await {
             Ok(c) => Some(c),
-            Err(e @ xp2p_core::ipc::ConnectError::PermissionDenied(_)) => return connect_error(command, a.json, &e),
+            Err(e @ (ConnectError::PermissionDenied(_) | ConnectError::Protocol(_))) => {
+                return connect_error(command, a.json, &e);
+            }
+            // Stopped or hung: the request is still written, for when it answers.
+            Err(e @ ConnectError::NotAnswering(_)) => {
+                silent = Some(e);
+                None
+            }
             Err(_) => None,
         };
         if a.wait
             && let Some(c) = client.as_mut()
-            && let Err(e) = c.request(Frame::new("subscribe", None)).await
+            && let Err(e) = c.request_within(Frame::new("subscribe", None), bound.cap(REQUEST_TIMEOUT)).await
         {
             return connect_error(command, a.json, &e);
         }
@@ -61,6 +84,13 @@ pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
             waiting.insert(id, *role);
         }
         let Some(mut c) = client else {
+            if let Some(e) = silent {
+                let msg = format!(
+                    "{e}; the request stays queued in {}",
+                    layout.apply_request().display()
+                );
+                return fail(command, a.json, "timeout", &msg, exit::TIMEOUT);
+            }
             let msg = format!(
                 "the xp2p service is not running; the request stays queued in {} (start it: xp2p service run)",
                 layout.apply_request().display()
@@ -69,7 +99,7 @@ pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
         };
         for (id, role) in &waiting {
             let f = Frame::new("apply", None).with("role", role.as_str()).with("request_id", id.as_str());
-            match c.request(f).await {
+            match c.request_within(f, bound.cap(REQUEST_TIMEOUT)).await {
                 Ok(ans) if ans.kind == "error" => return connect_error(command, a.json, &answer_error(&ans)),
                 Ok(_) => {}
                 Err(e) => return connect_error(command, a.json, &e),
@@ -83,7 +113,7 @@ pub fn run_apply(layout: &Layout, a: &ApplyArgs) -> i32 {
             }
             return exit::OK;
         }
-        wait_results(&mut c, waiting, a.timeout, a.json, command).await
+        wait_results(&mut c, waiting, a.timeout, started, a.json, command, expect).await
     })
 }
 
@@ -94,17 +124,27 @@ pub fn run_control(layout: &Layout, kind: &str, a: &ControlArgs) -> i32 {
         return exit::FAILED;
     };
     rt.block_on(async {
-        let mut c = match connect(layout).await {
+        let started = tokio::time::Instant::now();
+        let bound = Bound {
+            wait: a.wait,
+            deadline: started + a.timeout,
+        };
+        let mut c = match connect_within(layout, bound.cap(CONNECT_TIMEOUT)).await {
             Ok(c) => c,
             Err(e) => return connect_error(&command, a.json, &e),
         };
         if a.wait
-            && let Err(e) = c.request(Frame::new("subscribe", None)).await
+            && let Err(e) = c
+                .request_within(Frame::new("subscribe", None), bound.cap(REQUEST_TIMEOUT))
+                .await
         {
             return connect_error(&command, a.json, &e);
         }
         let ans = match c
-            .request(Frame::new(kind, None).with("role", role.as_str()))
+            .request_within(
+                Frame::new(kind, None).with("role", role.as_str()),
+                bound.cap(REQUEST_TIMEOUT),
+            )
             .await
         {
             Ok(ans) if ans.kind == "error" => {
@@ -132,22 +172,47 @@ pub fn run_control(layout: &Layout, kind: &str, a: &ControlArgs) -> i32 {
             &mut c,
             BTreeMap::from([(id, role)]),
             a.timeout,
+            started,
             a.json,
             &command,
+            None,
         )
         .await
     })
 }
 
-/// Waits for every request's terminal `apply.done`; returns the worst exit code.
+/// How long an IPC step may take: its own bound, and with `--wait` never past
+/// the command's `--timeout` deadline.
+struct Bound {
+    wait: bool,
+    deadline: tokio::time::Instant,
+}
+
+impl Bound {
+    fn cap(&self, step: Duration) -> Duration {
+        if self.wait {
+            step.min(
+                self.deadline
+                    .saturating_duration_since(tokio::time::Instant::now()),
+            )
+        } else {
+            step
+        }
+    }
+}
+
+/// Waits for every request's terminal `apply.done` until `timeout` after
+/// `started` (the command's start); returns the worst exit code.
 async fn wait_results(
     c: &mut IpcClient,
     mut waiting: BTreeMap<String, Role>,
     timeout: Duration,
+    started: tokio::time::Instant,
     json_out: bool,
     command: &str,
+    expect: Option<Phase>,
 ) -> i32 {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = started + timeout;
     let mut results: Vec<Value> = Vec::new();
     while !waiting.is_empty() {
         let frame = match tokio::time::timeout_at(deadline, c.next_frame()).await {
@@ -163,6 +228,19 @@ async fn wait_results(
                 return fail(command, json_out, "timeout", &msg, exit::TIMEOUT);
             }
         };
+        if frame.kind == "snapshot" {
+            // After a `resync` the events we missed are gone: take any result
+            // the fresh snapshot already holds.
+            for result in settled_in_snapshot(&frame, &waiting) {
+                let rid = result["request_id"].as_str().unwrap_or("").to_string();
+                waiting.remove(&rid);
+                if !json_out {
+                    print_human(&result);
+                }
+                results.push(result);
+            }
+            continue;
+        }
         if frame.kind != "event" {
             continue;
         }
@@ -187,8 +265,8 @@ async fn wait_results(
                     if !json_out {
                         println!(
                             "{role}: request {} superseded by {}; waiting for that one",
-                            short(&rid),
-                            short(&by)
+                            text::escape_control(short(&rid)),
+                            text::escape_control(short(&by))
                         );
                     }
                     waiting.insert(by, role);
@@ -221,6 +299,16 @@ async fn wait_results(
         .map(|r| exit::for_status(r.get("status").and_then(Value::as_str).unwrap_or("")))
         .max_by_key(|c| if *c == exit::OK { 0 } else { *c })
         .unwrap_or(exit::OK);
+    let code = match (code, expect) {
+        (exit::OK, Some(phase)) => match unsettled(&results, phase) {
+            Some(line) => {
+                eprintln!("error: {line}");
+                exit::OS_STATE_NOT_SETTLED
+            }
+            None => exit::OK,
+        },
+        (code, _) => code,
+    };
     if json_out {
         let result = if results.len() == 1 {
             results.remove(0)
@@ -233,6 +321,61 @@ async fn wait_results(
         );
     }
     code
+}
+
+/// The first committed result whose TUN is not in `phase`, as one line naming
+/// the role, the phase it is in and why (None: all settled).
+fn unsettled(results: &[Value], phase: Phase) -> Option<String> {
+    results.iter().find_map(|r| {
+        let role = r.get("role").and_then(Value::as_str).unwrap_or("?");
+        let tun = r
+            .get("tun")
+            .cloned()
+            .and_then(|t| serde_json::from_value::<TunView>(t).ok());
+        match tun {
+            Some(t) if t.phase == phase => None,
+            Some(t) => Some(format!(
+                "{role}: applied, but TUN is {} (wanted {phase})",
+                text::escape_control(&t.summary())
+            )),
+            None if phase == Phase::Disabled => None,
+            None => Some(format!(
+                "{role}: applied, but the service reported no TUN state (wanted {phase})"
+            )),
+        }
+    })
+}
+
+/// Results for waited-for requests that a snapshot shows settled (each role's
+/// last attempt), shaped like `apply.done` (no phases or log tail).
+fn settled_in_snapshot(frame: &Frame, waiting: &BTreeMap<String, Role>) -> Vec<Value> {
+    let roles = frame
+        .body
+        .get("state")
+        .and_then(|s| s.get("roles"))
+        .and_then(Value::as_array);
+    roles
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let att = r.get("last_attempt")?;
+            let rid = att.get("request_id")?.as_str()?;
+            let outcome = att.get("outcome")?.as_str()?;
+            (waiting.contains_key(rid) && outcome != "superseded").then(|| {
+                json!({
+                    "role": r.get("role"),
+                    "request_id": rid,
+                    "attempt_id": att.get("attempt_id"),
+                    "status": outcome,
+                    "duration_ms": att.get("duration_ms"),
+                    "exit_code": exit::for_status(outcome),
+                    "error_summary": att.get("error"),
+                    "log_tail": "",
+                    "phases": [],
+                })
+            })
+        })
+        .collect()
 }
 
 fn short(id: &str) -> &str {
@@ -254,8 +397,16 @@ fn print_human(r: &Value) {
     let status = r.get("status").and_then(Value::as_str).unwrap_or("?");
     let ms = r.get("duration_ms").and_then(Value::as_u64).unwrap_or(0);
     println!("{role}: {status} in {ms} ms");
+    if let Some(t) = r
+        .get("tun")
+        .cloned()
+        .and_then(|t| serde_json::from_value::<TunView>(t).ok())
+        .filter(|t| t.phase != Phase::Disabled)
+    {
+        println!("{role}: tun {}", text::escape_control(&t.summary()));
+    }
     if let Some(err) = r.get("error_summary").and_then(Value::as_str) {
-        println!("{role}: {err}");
+        println!("{role}: {}", text::escape_control(err));
         if let Some(tail) = r
             .get("log_tail")
             .and_then(Value::as_str)
@@ -264,7 +415,7 @@ fn print_human(r: &Value) {
             println!("--- log tail ---");
             let lines: Vec<&str> = tail.lines().collect();
             for l in &lines[lines.len().saturating_sub(15)..] {
-                println!("{l}");
+                println!("{}", text::escape_control(l));
             }
         }
     }

@@ -41,11 +41,14 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Every demo file holds the demo's password or key: owner only (0600).
 fn write(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    xp2p_core::store::atomic::write_secret(
+        path,
+        text.as_bytes(),
+        xp2p_core::secrets::SecretAccess::OWNER_ONLY,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A one-page HTTP origin on 127.0.0.2 (a thread; gone with the process).
@@ -96,7 +99,15 @@ fn setup(root: &Path) -> Result<(u16, String), String> {
 
 fn start_service(root: &Path, notify: &Path) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(root.join("service.out")).map_err(|e| e.to_string())?;
+    let log = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        xp2p_core::layout::LOG_FILE_MODE,
+    )
+    .open(root.join("service.out"))
+    .map_err(|e| e.to_string())?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
     Command::new(exe)
         .arg("--config-root")

@@ -1,6 +1,8 @@
-//! `xp2p init`: write a commented starter TOML from `assets/`.
+//! `xp2p init`: write a commented starter TOML from `assets/` (0600, or 0640
+//! for `[service] socket_group`: it will hold credentials).
 
-use xp2p_core::store::atomic::write_atomic;
+use xp2p_core::secrets::SecretAccess;
+use xp2p_core::store::atomic::write_secret;
 use xp2p_core::{Layout, Role};
 
 use crate::args::InitArgs;
@@ -23,7 +25,7 @@ pub fn run(layout: &Layout, a: &InitArgs) -> i32 {
         Role::Client => CLIENT_TEMPLATE,
         Role::Server => SERVER_TEMPLATE,
     };
-    if let Err(e) = write_atomic(&path, template.as_bytes()) {
+    if let Err(e) = write_secret(&path, template.as_bytes(), SecretAccess::for_layout(layout)) {
         eprintln!("error: cannot write {}: {e}", path.display());
         return exit::FAILED;
     }

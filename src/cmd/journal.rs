@@ -1,23 +1,41 @@
-//! `xp2p journal`: apply attempts read from the journal file (no service needed).
+//! `xp2p journal`: apply attempts read from the journal file (no service
+//! needed); a user who may not read the file (a `socket_group` member) asks the
+//! service, and one the service refuses too gets exit 7. Text is shown with
+//! control characters escaped.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use xp2p_core::Layout;
+use xp2p_core::ipc::Frame;
+use xp2p_core::ipc::client::answer_error;
 use xp2p_core::store::journal::{self, Record};
+use xp2p_core::text::escape_control;
+use xp2p_core::{Layout, Role};
 
+use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::JournalArgs;
 use crate::exit;
 
+const COMMAND: &str = "xp2p journal";
+/// Records asked of the service per attempt shown (an attempt is ~10 records).
+const RECORDS_PER_ATTEMPT: usize = 16;
+
 pub fn run(layout: &Layout, a: &JournalArgs) -> i32 {
-    let records = match journal::read_all(&layout.journal()) {
+    let role = a.role.map(Role::from);
+    let path = layout.journal();
+    let records = match journal::read_all(&path) {
         Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            match via_service(layout, a, role, &format!("{}: {e}", path.display())) {
+                Ok(r) => r,
+                Err(code) => return code,
+            }
+        }
         Err(e) => {
-            eprintln!("error: {}: {e}", layout.journal().display());
-            return exit::FAILED;
+            let msg = format!("cannot read {}: {e}", path.display());
+            return fail(COMMAND, a.json, "internal", &msg, exit::FAILED);
         }
     };
-    let role = a.role.map(xp2p_core::Role::from);
     let mut order: Vec<String> = Vec::new();
     let mut attempts: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for r in records
@@ -52,21 +70,65 @@ pub fn run(layout: &Layout, a: &JournalArgs) -> i32 {
             .filter(|r| r.outcome.is_none() || r.phase == "done")
             .map(|r| r.phase.as_str())
             .collect();
+        let request: String = first.request_id.chars().take(8).collect();
         println!(
             "{}  {:<6} {:<19} {:>6}  request {}  {}",
-            first.ts,
+            escape_control(&first.ts),
             first.role,
             outcome,
             last.duration_ms.map_or("-".into(), |m| format!("{m}ms")),
-            first.request_id.get(..8).unwrap_or(&first.request_id),
-            phases.join(" > "),
+            escape_control(&request),
+            escape_control(&phases.join(" > ")),
         );
         if let Some(e) = &last.error {
-            println!("    {}: {}", e.code, e.message);
+            println!("    {}: {}", e.code, escape_control(&e.message));
         }
         if let Some(d) = &last.detail {
-            println!("    {d}");
+            println!("    {}", escape_control(d));
         }
     }
     exit::OK
+}
+
+/// The journal's last records from the service, for a user the file refuses;
+/// `Err(exit code)` (7 when the service refuses too, or is not there to ask).
+fn via_service(
+    layout: &Layout,
+    a: &JournalArgs,
+    role: Option<Role>,
+    denied: &str,
+) -> Result<Vec<Record>, i32> {
+    let rt = runtime().ok_or(exit::FAILED)?;
+    rt.block_on(async {
+        let mut c = match connect(layout).await {
+            Ok(c) => c,
+            Err(xp2p_core::ipc::ConnectError::NotRunning(_)) => {
+                let msg = format!("{denied} (and no service runs to ask)");
+                return Err(fail(
+                    COMMAND,
+                    a.json,
+                    "permission_denied",
+                    &msg,
+                    exit::PERMISSION,
+                ));
+            }
+            Err(e) => return Err(connect_error(COMMAND, a.json, &e)),
+        };
+        let limit = a.limit.saturating_mul(RECORDS_PER_ATTEMPT);
+        let mut ask = Frame::new("journal", None).with("limit", limit);
+        if let Some(r) = role {
+            ask = ask.with("role", r.as_str());
+        }
+        let ans = match c.request(ask).await {
+            Ok(f) if f.kind == "error" => {
+                return Err(connect_error(COMMAND, a.json, &answer_error(&f)));
+            }
+            Ok(f) => f,
+            Err(e) => return Err(connect_error(COMMAND, a.json, &e)),
+        };
+        serde_json::from_value(ans.body.get("records").cloned().unwrap_or_default()).map_err(|e| {
+            let msg = format!("the service's journal answer is not understood: {e}");
+            fail(COMMAND, a.json, "protocol_error", &msg, exit::FAILED)
+        })
+    })
 }

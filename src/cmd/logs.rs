@@ -1,18 +1,39 @@
-//! `xp2p logs`: a role's core log (under LOG_ROOT), optionally followed via notify.
+//! `xp2p logs`: a role's core log (under LOG_ROOT), optionally followed via
+//! notify. A user the file refuses (a `socket_group` member) gets the tail from
+//! the service; one the service refuses too gets exit 7.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use notify::{RecursiveMode, Watcher};
+use xp2p_core::ipc::Frame;
+use xp2p_core::ipc::client::answer_error;
 use xp2p_core::{Layout, Role};
 
+use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::LogsArgs;
 use crate::exit;
+
+const COMMAND: &str = "xp2p logs";
+/// The tail shown without `--follow`.
+const TAIL_BYTES: u64 = 64 * 1024;
 
 pub fn run(layout: &Layout, a: &LogsArgs) -> i32 {
     let role: Role = a.role.into();
     let path = layout.core_log(role);
-    let mut offset = match std::fs::metadata(&path) {
-        Ok(m) => m.len().saturating_sub(64 * 1024),
+    let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+    let readable = std::fs::metadata(&path).and_then(|m| std::fs::File::open(&path).map(|_| m));
+    let mut offset = match readable {
+        Ok(m) => m.len().saturating_sub(TAIL_BYTES),
+        Err(e) if denied(&e) && !a.follow => {
+            return via_service(layout, role, &format!("{}: {e}", path.display()));
+        }
+        Err(e) if denied(&e) => {
+            let msg = format!(
+                "{}: {e} (--follow needs read access to the file)",
+                path.display()
+            );
+            return fail(COMMAND, false, "permission_denied", &msg, exit::PERMISSION);
+        }
         Err(_) if a.follow => 0,
         Err(e) => {
             eprintln!("error: {}: {e}", path.display());
@@ -71,4 +92,34 @@ fn print_from(path: &std::path::Path, offset: u64) -> u64 {
     let _ = out.write_all(&buf);
     let _ = out.flush();
     start + buf.len() as u64
+}
+
+/// The log's tail from the service, for a user the file refuses.
+fn via_service(layout: &Layout, role: Role, denied: &str) -> i32 {
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    rt.block_on(async {
+        let mut c = match connect(layout).await {
+            Ok(c) => c,
+            Err(xp2p_core::ipc::ConnectError::NotRunning(_)) => {
+                let msg = format!("{denied} (and no service runs to ask)");
+                return fail(COMMAND, false, "permission_denied", &msg, exit::PERMISSION);
+            }
+            Err(e) => return connect_error(COMMAND, false, &e),
+        };
+        let ask = Frame::new("logs", None)
+            .with("role", role.as_str())
+            .with("bytes", TAIL_BYTES);
+        match c.request(ask).await {
+            Ok(f) if f.kind == "error" => connect_error(COMMAND, false, &answer_error(&f)),
+            Ok(f) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(f.get_str("text").unwrap_or("").as_bytes());
+                let _ = out.flush();
+                exit::OK
+            }
+            Err(e) => connect_error(COMMAND, false, &e),
+        }
+    })
 }

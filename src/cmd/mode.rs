@@ -5,7 +5,7 @@
 use xp2p_core::Role;
 use xp2p_core::desired::mode::{ModeChange, set_mode};
 
-use super::apply::run_apply;
+use super::apply::run_apply_expecting;
 use super::ipc::fail;
 use crate::args::{ApplyArgs, ClientModeArgs, ModeApplyArgs, RoleOrAll, ServerModeArgs};
 use crate::exit;
@@ -54,9 +54,12 @@ fn switch(layout: &Layout, role: Role, change: &ModeChange, a: &ModeApplyArgs) -
                 }
             }
         }
+        Err(e) if lacks_write_access(layout, role) => {
+            return fail(&command, a.json, "permission_denied", &e, exit::PERMISSION);
+        }
         Err(e) => return fail(&command, a.json, "invalid_desired", &e, exit::FAILED),
     }
-    run_apply(
+    run_apply_expecting(
         layout,
         &ApplyArgs {
             role: match role {
@@ -67,5 +70,21 @@ fn switch(layout: &Layout, role: Role, change: &ModeChange, a: &ModeApplyArgs) -
             timeout: a.timeout,
             json: a.json,
         },
+        &command,
+        Some(change.settled_phase()),
     )
+}
+
+/// Whether this user may not write the role's lock or Desired file (a
+/// non-owner, a read-only `socket_group` member): exit 7, like `apply`.
+/// Opening for append changes nothing.
+fn lacks_write_access(layout: &Layout, role: Role) -> bool {
+    [layout.role_lock(role), layout.desired_toml(role)]
+        .iter()
+        .any(|p| {
+            matches!(
+                std::fs::OpenOptions::new().append(true).open(p),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
+            )
+        })
 }

@@ -25,7 +25,7 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// Plain lines on stderr (journald captures them) and a daily-rolled
+/// Plain lines on stderr (journald captures them; coloured only on a terminal) and a daily-rolled
 /// `LOG_ROOT/service.log` (text or JSON, `retention_days` files kept).
 /// `RUST_LOG` overrides `[logging] level`. The guard flushes the file on drop.
 fn init_tracing(layout: &Layout) -> Option<tracing_appender::non_blocking::WorkerGuard> {
@@ -40,9 +40,20 @@ fn init_tracing(layout: &Layout) -> Option<tracing_appender::non_blocking::Worke
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only for a person at a terminal: journald (and any pipe) stores
+    // escape codes verbatim, and `journalctl -o json` then shows byte arrays.
     let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false);
+    // The folder first (0750): the appender's pruning lists it at once and logs
+    // "Error reading the log directory" when it is missing.
+    if let Err(e) = layout.ensure_log_root() {
+        eprintln!(
+            "xp2p service: cannot create {}: {e}",
+            layout.log_root().display()
+        );
+    }
     let appender = tracing_appender::rolling::RollingFileAppender::builder()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("service")
@@ -151,6 +162,16 @@ fn install(layout: &Layout, a: &ServiceInstallArgs) -> i32 {
     };
     let unit = systemd::unit_text(&binary, layout.root(), layout.log_root());
     let path = systemd::unit_path(a.manage.unit_dir.as_deref());
+    // systemd creates roots under /etc and /var/log itself (ConfigurationDirectory=,
+    // LogsDirectory=); any other root must exist before the unit starts.
+    for (dir, mode) in systemd::roots_install_creates(layout.root(), layout.log_root()) {
+        if dry {
+            println!("would create {} (mode {mode:04o})", dir.display());
+        } else if let Err(e) = create_root(&dir, mode) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return exit::FAILED;
+        }
+    }
     if dry {
         println!("would write {}:", path.display());
         print!("{unit}");
@@ -172,6 +193,23 @@ fn install(layout: &Layout, a: &ServiceInstallArgs) -> i32 {
         if dry { "then " } else { "installed; " }
     );
     exit::OK
+}
+
+/// Creates a root folder with `mode` (an existing one is left as it is: the
+/// operator may have chosen its mode).
+fn create_root(dir: &Path, mode: u32) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder.create(dir)?;
+    println!("created {} (mode {mode:04o})", dir.display());
+    Ok(())
 }
 
 fn uninstall(a: &ServiceManageArgs) -> i32 {

@@ -1,8 +1,12 @@
-//! `xp2p status`: the service's snapshot, or — when it is not running — the same
-//! view built from the files, saying so.
+//! `xp2p status`: the service's snapshot, or — when it is not running or does
+//! not answer in time — the same view built from the files, saying so. Text
+//! from files and the service is shown with control characters escaped.
+
+use std::borrow::Cow;
 
 use serde_json::{Value, json};
-use xp2p_core::ipc::Frame;
+use xp2p_core::ipc::{ConnectError, Frame};
+use xp2p_core::text::escape_control;
 use xp2p_core::{Layout, status};
 
 use super::ipc::{connect, connect_error, runtime};
@@ -17,11 +21,12 @@ pub fn run(layout: &Layout, a: &StatusArgs) -> i32 {
     rt.block_on(async {
         let mut client = match connect(layout).await {
             Ok(c) => c,
-            Err(e @ xp2p_core::ipc::ConnectError::PermissionDenied(_)) => {
+            Err(e @ (ConnectError::PermissionDenied(_) | ConnectError::Protocol(_))) => {
                 return connect_error(command, a.json, &e);
             }
+            Err(e @ ConnectError::NotAnswering(_)) => return silent(layout, a.json, command, &e),
             Err(_) => {
-                let state = offline_state(layout);
+                let state = offline_state(layout, None);
                 print_state(&state, a.json, command);
                 return exit::OK;
             }
@@ -33,6 +38,7 @@ pub fn run(layout: &Layout, a: &StatusArgs) -> i32 {
                     exit::OK
                 }
                 Ok(f) => connect_error(command, a.json, &xp2p_core::ipc::client::answer_error(&f)),
+                Err(e @ ConnectError::NotAnswering(_)) => silent(layout, a.json, command, &e),
                 Err(e) => connect_error(command, a.json, &e),
             };
         }
@@ -57,8 +63,32 @@ pub fn run(layout: &Layout, a: &StatusArgs) -> i32 {
     })
 }
 
-fn offline_state(layout: &Layout) -> Value {
-    json!({"roles": status::snapshot(layout), "service": {"running": false}})
+/// A service that holds its socket but does not answer (stopped, hung): the
+/// files' view, saying so, and exit 5 (timeout).
+fn silent(layout: &Layout, json_out: bool, command: &str, e: &ConnectError) -> i32 {
+    let state = offline_state(layout, Some(e.to_string()));
+    print_state(&state, json_out, command);
+    exit::TIMEOUT
+}
+
+/// The view built from the files; `silent` says why a present service was not asked.
+fn offline_state(layout: &Layout, silent: Option<String>) -> Value {
+    let service = match silent {
+        None => json!({"running": false}),
+        Some(why) => json!({"running": true, "answering": false, "error": why}),
+    };
+    json!({"roles": status::snapshot(layout), "service": service})
+}
+
+/// A string field for a terminal: control characters escaped.
+fn text(v: &Value) -> Cow<'_, str> {
+    escape_control(v.as_str().unwrap_or(""))
+}
+
+/// The first `n` characters of a string field (ids), escaped.
+fn short(v: &Value, n: usize) -> String {
+    let s: String = v.as_str().unwrap_or("").chars().take(n).collect();
+    escape_control(&s).into_owned()
 }
 
 fn print_state(state: &Value, json_out: bool, command: &str) {
@@ -70,7 +100,12 @@ fn print_state(state: &Value, json_out: bool, command: &str) {
         return;
     }
     let svc = &state["service"];
-    if svc["running"].as_bool() == Some(true) {
+    if svc["answering"].as_bool() == Some(false) {
+        println!(
+            "service: does not answer ({}); showing what the files say",
+            text(&svc["error"])
+        );
+    } else if svc["running"].as_bool() == Some(true) {
         println!(
             "service: running (pid {}, up {}s)",
             svc["pid"], svc["uptime_s"]
@@ -83,16 +118,20 @@ fn print_state(state: &Value, json_out: bool, command: &str) {
         println!("no roles: create one with `xp2p init --role client|server`");
     }
     for r in roles {
-        let role = r["role"].as_str().unwrap_or("?");
+        let role = r["role"]
+            .as_str()
+            .map_or(Cow::Borrowed("?"), escape_control);
         let core = &r["core"];
         let sha = |v: &Value| {
             v.as_str()
-                .map(|s| s.get(..12).unwrap_or(s).to_string())
+                .map(|_| short(v, 12))
                 .unwrap_or_else(|| "-".into())
         };
         println!(
             "{role:<7} {:<9} pid {:<8} up {:<7} live {}  lkg {}",
-            core["display"].as_str().unwrap_or("?"),
+            core["display"]
+                .as_str()
+                .map_or(Cow::Borrowed("?"), escape_control),
             core["pid"].as_i64().map_or("-".into(), |p| p.to_string()),
             core["uptime_s"]
                 .as_u64()
@@ -100,31 +139,36 @@ fn print_state(state: &Value, json_out: bool, command: &str) {
             sha(&r["live"]["config_sha256"]),
             sha(&r["lkg"]["config_sha256"]),
         );
+        // Why the core is not running (e.g. `restarting in 4 s (crash 3 of 10)`).
+        if !matches!(core["display"].as_str(), Some("running" | "starting"))
+            && let (Some(reason), Some(detail)) =
+                (core["reason_code"].as_str(), core["detail"].as_str())
+        {
+            println!("        core {reason}: {detail}");
+        }
         for i in core["inbounds"].as_array().into_iter().flatten() {
             println!(
                 "        inbound {} {}:{} {}",
-                i["tag"].as_str().unwrap_or(""),
-                i["listen"].as_str().unwrap_or(""),
+                text(&i["tag"]),
+                text(&i["listen"]),
                 i["port"],
-                i["health"].as_str().unwrap_or("")
+                text(&i["health"])
             );
         }
         match r["pending_request"]["id"].as_str() {
-            Some(id) => println!(
+            Some(_) => println!(
                 "        pending request {} ({})",
-                &id[..id.len().min(8)],
-                r["pending_request"]["timestamp"].as_str().unwrap_or("")
+                short(&r["pending_request"]["id"], 8),
+                text(&r["pending_request"]["timestamp"])
             ),
             None => println!("        pending request: none"),
         }
-        if let Some(code) = r["error"]["code"].as_str() {
+        if r["error"]["code"].is_string() {
             println!(
-                "        error {code}: {} (request {})",
-                r["error"]["reason"].as_str().unwrap_or(""),
-                r["error"]["request_id"]
-                    .as_str()
-                    .map(|s| &s[..s.len().min(8)])
-                    .unwrap_or("")
+                "        error {}: {} (request {})",
+                text(&r["error"]["code"]),
+                text(&r["error"]["reason"]),
+                short(&r["error"]["request_id"], 8)
             );
         }
         if r["desired_changed"].as_bool() == Some(true) {
@@ -135,18 +179,18 @@ fn print_state(state: &Value, json_out: bool, command: &str) {
                 "        last attempt: {} {}{}",
                 att.get("outcome")
                     .and_then(Value::as_str)
-                    .unwrap_or("running"),
+                    .map_or(Cow::Borrowed("running"), escape_control),
                 att.get("duration_ms")
                     .and_then(Value::as_u64)
                     .map_or(String::new(), |m| format!("in {m} ms")),
                 att.get("error")
                     .and_then(Value::as_str)
-                    .map_or(String::new(), |e| format!(" — {e}")),
+                    .map_or(String::new(), |e| format!(" — {}", escape_control(e))),
             );
         }
         let tun = serde_json::from_value::<xp2p_core::tunstate::TunView>(r["tun"].clone())
             .map(|t| t.summary())
             .unwrap_or_else(|_| r["tun_phase"].as_str().unwrap_or("disabled").to_string());
-        println!("        tun: {tun}");
+        println!("        tun: {}", escape_control(&tun));
     }
 }

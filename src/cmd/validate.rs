@@ -1,8 +1,11 @@
-//! `xp2p validate`: compile, then let the core test the result.
+//! `xp2p validate`: compile, then let the core test the result; warn about
+//! files holding secrets that others can read. Everything printed from files or
+//! the core has its control characters escaped.
 
 use xp2p_core::compile::CompileContext;
 use xp2p_core::coreproc::{TestOutcome, test_config};
 use xp2p_core::store::atomic::write_synced;
+use xp2p_core::text::escape_control;
 use xp2p_core::{Layout, Role, pipeline};
 
 use crate::args::ValidateArgs;
@@ -20,6 +23,7 @@ pub fn run(layout: &Layout, a: &ValidateArgs) -> i32 {
         );
         return exit::FAILED;
     }
+    warn_readable_secrets(layout);
     let mut code = exit::OK;
     for role in roles {
         if !validate_role(layout, role) {
@@ -34,7 +38,9 @@ fn validate_role(layout: &Layout, role: Role) -> bool {
     {
         Ok(v) => v,
         Err(problems) => {
-            super::report(&problems);
+            for p in &problems.0 {
+                eprintln!("error: {}", escape_control(&p.to_string()));
+            }
             return false;
         }
     };
@@ -62,17 +68,32 @@ fn validate_role(layout: &Layout, role: Role) -> bool {
         Ok(TestOutcome::Refused { exit_code, message }) => {
             let code = exit_code.map_or("killed".to_string(), |c| format!("exit {c}"));
             eprintln!(
-                "error: {}: the core refused the compiled config ({code}): {message} [config_test_failed]",
-                layout.desired_toml(role).display()
+                "error: {}: the core refused the compiled config ({code}): {} [config_test_failed]",
+                layout.desired_toml(role).display(),
+                escape_control(&message)
             );
             false
         }
         Err(e) => {
             eprintln!(
-                "error: {role}: cannot run {}: {e} [core_not_found]",
-                core.path.display()
+                "error: {role}: cannot run {}: {} [core_not_found]",
+                core.path.display(),
+                escape_control(&e.to_string())
             );
             false
+        }
+    }
+}
+
+/// One warning line per file holding credentials or keys that others may read
+/// (the exit code does not change: the operator chose the mode).
+fn warn_readable_secrets(layout: &Layout) {
+    for path in xp2p_core::secrets::secret_files(layout) {
+        if let Some(mode) = xp2p_core::secrets::world_readable(&path) {
+            eprintln!(
+                "warning: {}: holds secrets but is readable by others (mode {mode:04o}; chmod o-r it)",
+                escape_control(&path.display().to_string())
+            );
         }
     }
 }

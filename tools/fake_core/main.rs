@@ -6,7 +6,9 @@
 //! a "started" line. Behaviour on command, from environment variables:
 //! `FAKE_CORE_TEST_EXIT=N` (exit code of -test), `FAKE_CORE_START_DELAY_MS`,
 //! `FAKE_CORE_CRASH_AT_START=N` (exit N before listening),
-//! `FAKE_CORE_IGNORE_TERM=1` (hang on SIGTERM until SIGKILL).
+//! `FAKE_CORE_IGNORE_TERM=1` (hang on SIGTERM until SIGKILL),
+//! `FAKE_CORE_VERSION_HOLD_S=N` (`-version` answers, then exits leaving a child
+//! that holds stdout and stderr open for N seconds).
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -18,6 +20,12 @@ fn main() {
         match flavour.as_str() {
             "v2ray" => println!("V2Ray 4.34.0 (fake) 20230518 (go1.19.8 linux/amd64)"),
             _ => println!("Xray 26.1.13 (Xray, Penetrates Everything.) fake (go1.25 linux/amd64)"),
+        }
+        if let Some(secs) = env_num::<u64>("FAKE_CORE_VERSION_HOLD_S") {
+            // The child inherits our stdout/stderr: the pipe stays open after we exit.
+            let _ = std::process::Command::new("sleep")
+                .arg(secs.to_string())
+                .spawn();
         }
         return;
     }

@@ -301,6 +301,23 @@ fn healthy_dashboard_other_sizes() {
 }
 
 #[test]
+fn crash_backoff_says_when_the_core_restarts() {
+    let client = RoleView {
+        core: CoreView {
+            display: "failed".into(),
+            pid: None,
+            uptime_s: None,
+            config_sha256: None,
+            reason_code: Some("core_exited".into()),
+            detail: Some("restarting in 4 s (crash 2 of 10); last: exit code 23".into()),
+            inbounds: vec![],
+        },
+        ..healthy_client()
+    };
+    snap("crash_backoff", &online(vec![client, healthy_server()]));
+}
+
+#[test]
 fn pending_request() {
     let client = RoleView {
         desired_changed: true,

@@ -2,10 +2,8 @@
 //! `v2ray` on PATH, then asking it for its flavour and version.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-use wait_timeout::ChildExt;
 
 use super::flavour::{CoreInfo, parse_version_output};
 use crate::layout::Layout;
@@ -50,30 +48,17 @@ pub fn probe(path: &Path) -> Result<CoreInfo, DiscoveryError> {
         path: path.to_path_buf(),
         reason,
     };
-    let mut child = Command::new(path)
-        .arg("-version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut cmd = Command::new(path);
+    cmd.arg("-version");
+    let done = super::bounded::run_bounded(cmd, PROBE_TIMEOUT)
         .map_err(|e| unusable(format!("cannot run: {e}")))?;
-    let status = match child.wait_timeout(PROBE_TIMEOUT) {
-        Ok(Some(status)) => status,
-        Ok(None) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(unusable("`-version` did not answer within 5 s".into()));
-        }
-        Err(e) => return Err(unusable(format!("waiting for `-version`: {e}"))),
-    };
-    let output = child
-        .wait_with_output()
-        .map_err(|e| unusable(e.to_string()))?;
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = done.text();
+    let status = done.status;
+    if done.timed_out && parse_version_output(&text).is_none() {
+        return Err(unusable(
+            "`-version` did not answer within 5 s (its process group was killed)".into(),
+        ));
+    }
     match parse_version_output(&text) {
         Some((flavour, version)) => Ok(CoreInfo {
             path: path.to_path_buf(),

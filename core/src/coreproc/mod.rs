@@ -1,6 +1,7 @@
 //! The xray-core binary: discovery, flavour and capabilities, the core's own
 //! config test. Used by the CLI, the service and deploy alike.
 
+pub mod bounded;
 pub mod discover;
 pub mod flavour;
 pub mod selftest;

@@ -1,10 +1,8 @@
 //! The core's own config test (`xray run -test -c F` / `v2ray -test -config F`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-use wait_timeout::ChildExt;
 
 use super::flavour::CoreInfo;
 
@@ -46,51 +44,25 @@ fn core_message(out: &str) -> String {
 
 /// Runs the test; `Err` only when the core could not be run at all.
 pub fn test_config(core: &CoreInfo, config: &Path) -> std::io::Result<TestOutcome> {
-    let mut child = Command::new(&core.path)
-        .args(core.test_args(config))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    // Drain pipes on threads so a chatty core never blocks on a full pipe.
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let out_t = std::thread::spawn(move || read_all(stdout.as_mut()));
-    let err_t = std::thread::spawn(move || read_all(stderr.as_mut()));
-    let status = match child.wait_timeout(TEST_TIMEOUT)? {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(TestOutcome::Refused {
-                exit_code: None,
-                message: "config test did not finish within 30 s".into(),
-            });
-        }
-    };
-    let out = format!(
-        "{}\n{}",
-        out_t.join().unwrap_or_default(),
-        err_t.join().unwrap_or_default()
-    );
-    if status.success() {
+    let mut cmd = Command::new(&core.path);
+    cmd.args(core.test_args(config));
+    // One deadline for the exit and the output: a child the core leaves holding
+    // the pipes is killed with its process group.
+    let done = super::bounded::run_bounded(cmd, TEST_TIMEOUT)?;
+    if done.timed_out {
+        return Ok(TestOutcome::Refused {
+            exit_code: None,
+            message: "config test did not finish within 30 s (its process group was killed)".into(),
+        });
+    }
+    if done.status.success() {
         Ok(TestOutcome::Ok)
     } else {
         Ok(TestOutcome::Refused {
-            exit_code: status.code(),
-            message: core_message(&out),
+            exit_code: done.status.code(),
+            message: core_message(&done.text()),
         })
     }
-}
-
-fn read_all<R: std::io::Read>(r: Option<&mut R>) -> String {
-    let mut s = String::new();
-    if let Some(r) = r {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        s = String::from_utf8_lossy(&buf).into_owned();
-    }
-    s
 }
 
 #[cfg(test)]

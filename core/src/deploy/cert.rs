@@ -9,7 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use crate::store::atomic::write_atomic_mode;
+use crate::secrets::SecretAccess;
+use crate::store::atomic::write_secret;
 
 /// A freshly generated certificate and key, PEM.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,9 +61,10 @@ pub fn pem_cert_sha256(pem: &str) -> Option<String> {
     Some(hex::encode(Sha256::digest(&der)))
 }
 
-/// Writes `bytes` atomically with mode 0600 (a private key).
+/// Writes `bytes` atomically with mode 0600 (a private key: never readable by
+/// the socket group either); a key being replaced keeps its mode and owner.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, bytes, Some(0o600))
+    write_secret(path, bytes, SecretAccess::OWNER_ONLY)
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use crate::desired::names::endpoint_tag_for;
 use crate::desired::{ClientDesired, Protocol, TunMode, load};
 use crate::layout::Layout;
 use crate::role::Role;
-use crate::store::atomic::write_atomic;
 
 const ROLE: Role = Role::Client;
 const HEADER: &str =
@@ -177,7 +176,7 @@ pub fn commit(layout: &Layout, core: &CoreInfo, edit: &ClientEdit) -> Result<Wri
     let toml = plan(&fresh, edit, step)?;
     compile_check(layout, ROLE, core, &toml, step)?;
     let path = layout.desired_toml(ROLE);
-    write_atomic(&path, toml.as_bytes()).map_err(|e| {
+    super::desired_io::write_desired(layout, &path, toml.as_bytes()).map_err(|e| {
         DeployError::new(
             step,
             "write_failed",
@@ -199,7 +198,7 @@ pub fn restore(layout: &Layout, w: &Written) -> Result<bool, DeployError> {
         return Ok(false);
     }
     let res = match &w.previous {
-        Some(prev) => write_atomic(&path, prev),
+        Some(prev) => super::desired_io::write_desired(layout, &path, prev),
         None => std::fs::remove_file(&path),
     };
     res.map_err(|e| {

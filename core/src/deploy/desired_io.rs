@@ -1,7 +1,7 @@
 //! Reading, checking and locking Desired for deploy: the role lock with a little
 //! patience, the current bytes of a role's TOML, and a full compile of a
 //! candidate TOML (with the role's snippets) so deploy never writes a Desired
-//! file the service would refuse.
+//! file the service would refuse, and the private write of what deploy makes.
 
 use std::time::{Duration, Instant};
 
@@ -39,15 +39,18 @@ pub fn lock_role(layout: &Layout, role: Role) -> Result<FileLock, DeployError> {
 /// The role's TOML bytes now (`None` when the file does not exist).
 pub fn read_toml(layout: &Layout, role: Role, step: Step) -> Result<Option<Vec<u8>>, DeployError> {
     let path = layout.desired_toml(role);
-    match std::fs::read(&path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(DeployError::new(
-            step,
-            "invalid_desired",
-            format!("cannot read {}: {e}", path.display()),
-        )),
-    }
+    crate::fsread::read_operator_file_opt(&path, crate::fsread::MAX_TOML)
+        .map_err(|e| DeployError::new(step, "invalid_desired", e.to_string()))
+}
+
+/// Writes a Desired file or key deploy made: created 0600 (0640 for
+/// `[service] socket_group`); an existing file keeps its mode and owner.
+pub fn write_desired(layout: &Layout, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    crate::store::atomic::write_secret(
+        path,
+        bytes,
+        crate::secrets::SecretAccess::for_layout(layout),
+    )
 }
 
 /// Compiles `toml` as the role's Desired (with the role's snippets from disk).

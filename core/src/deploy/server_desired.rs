@@ -126,12 +126,9 @@ pub fn plan(
     let key_path = layout.resolve_asset(&s.key);
     let (cert_sha256, generated) = match (cert_path.is_file(), key_path.is_file()) {
         (true, true) => {
-            let pem = std::fs::read_to_string(&cert_path).map_err(|e| {
-                fail(
-                    "cert_unreadable",
-                    format!("cannot read {}: {e}", cert_path.display()),
-                )
-            })?;
+            let pem = crate::fsread::read_operator_file(&cert_path, crate::fsread::MAX_PEM)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| fail("cert_unreadable", e.to_string()))?;
             let sha = cert::pem_cert_sha256(&pem).ok_or_else(|| {
                 fail(
                     "cert_unreadable",
@@ -337,7 +334,7 @@ pub fn commit(layout: &Layout, core: &CoreInfo, v: &Validated<'_>) -> Result<(),
         }
     }
     let path = layout.desired_toml(ROLE);
-    if let Err(e) = write_atomic(&path, cand.toml.as_bytes()) {
+    if let Err(e) = super::desired_io::write_desired(layout, &path, cand.toml.as_bytes()) {
         if cand.generated.is_some() {
             let _ = std::fs::remove_file(&cand.shape.cert_path);
             let _ = std::fs::remove_file(&cand.shape.key_path);

@@ -35,24 +35,17 @@ pub fn parse_server(file: &Path, src: &str) -> Result<ServerDesired, Problems> {
     parse_toml(file, src).map_err(Problems::one)
 }
 
-/// Reads a Desired file; `Ok(None)` when it does not exist.
+/// Reads a Desired file (bounded, regular files only, never blocking);
+/// `Ok(None)` when it does not exist.
 pub fn read_source(file: &Path, shown_as: &Path) -> Result<Option<String>, Problems> {
-    match std::fs::read(file) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-            Problems::one(ConfigError::new(
-                ErrorCode::InvalidToml,
-                shown_as,
-                "",
-                "file is not valid UTF-8",
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Problems::one(ConfigError::new(
-            ErrorCode::InvalidToml,
-            shown_as,
-            "",
-            format!("cannot read: {e}"),
-        ))),
+    let unreadable =
+        |msg: String| Problems::one(ConfigError::new(ErrorCode::InvalidToml, shown_as, "", msg));
+    match crate::fsread::read_operator_file_opt(file, crate::fsread::MAX_TOML) {
+        Ok(Some(bytes)) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| unreadable("file is not valid UTF-8".into())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(unreadable(e.reason())),
     }
 }
 

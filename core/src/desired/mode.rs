@@ -11,7 +11,8 @@ use crate::compile;
 use crate::layout::Layout;
 use crate::pipeline;
 use crate::role::Role;
-use crate::store::atomic::write_atomic;
+use crate::secrets::SecretAccess;
+use crate::store::atomic::write_secret;
 
 /// The mode a command asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,17 @@ pub enum ModeChange {
 }
 
 impl ModeChange {
+    /// The TUN phase the role reaches once the service has applied this mode.
+    pub fn settled_phase(&self) -> crate::tunstate::Phase {
+        use crate::tunstate::Phase;
+        match self {
+            ModeChange::Proxy => Phase::Disabled,
+            ModeChange::Split => Phase::Split,
+            ModeChange::Full { .. } => Phase::FullApplied,
+            ModeChange::Tun => Phase::Tun,
+        }
+    }
+
     /// Parses `proxy`, `split`, `full` (client) or `proxy`, `tun` (server).
     pub fn parse(role: Role, s: &str, tag: Option<String>) -> Result<ModeChange, String> {
         match (role, s) {
@@ -46,15 +58,16 @@ impl ModeChange {
 pub fn set_mode(layout: &Layout, role: Role, change: &ModeChange) -> Result<bool, String> {
     let _lock = crate::deploy::desired_io::lock_role(layout, role).map_err(|e| e.to_string())?;
     let path = layout.desired_toml(role);
-    let src = match std::fs::read_to_string(&path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let src = match crate::fsread::read_operator_file(&path, crate::fsread::MAX_TOML) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| format!("{}: file is not valid UTF-8", path.display()))?,
+        Err(crate::fsread::ReadError::NotFound(_)) => {
             return Err(format!(
                 "{} does not exist (create it: xp2p init --role {role})",
                 path.display()
             ));
         }
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(e.to_string()),
     };
     let edited = edit(&path, &src, role, change)?;
     if edited == src {
@@ -63,7 +76,8 @@ pub fn set_mode(layout: &Layout, role: Role, change: &ModeChange) -> Result<bool
     let mut files = pipeline::read(layout, role).map_err(|p| p.to_string())?;
     files.toml = Some(edited.clone().into_bytes());
     compile::check(layout, &files).map_err(|p| format!("the new mode would not validate: {p}"))?;
-    write_atomic(&path, edited.as_bytes())
+    // An existing file keeps the mode and owner the operator gave it.
+    write_secret(&path, edited.as_bytes(), SecretAccess::for_layout(layout))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(true)
 }

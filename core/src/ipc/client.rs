@@ -1,7 +1,10 @@
 //! The IPC client: connect (telling "not running" from "permission denied"),
-//! hello, requests with ids, and a subscription stream.
+//! hello, requests with ids, and a subscription stream. Every call is bounded:
+//! connect + hello by [`CONNECT_TIMEOUT`] (or the caller's bound), each request
+//! by its kind's bound, so a stopped service never hangs a command.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::UnixStream;
@@ -14,8 +17,30 @@ pub enum ConnectError {
     NotRunning(PathBuf),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// The socket accepts connections but nothing answers (a stopped or hung service).
+    #[error("the xp2p service does not answer: {0}")]
+    NotAnswering(String),
+    /// The service answered with something this client cannot take (a frame over
+    /// the limit, not JSON): a bug or a version mismatch, not "not running".
+    #[error("IPC protocol error: {0}")]
+    Protocol(String),
     #[error("IPC: {0}")]
     Io(String),
+}
+
+/// The bound on connect + hello.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bound on one request's answer (the service answers most at once).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `repair` waits for each role's TUN reconcile (up to 60 s each on the service).
+const REPAIR_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// How long a request of `kind` may take to be answered.
+pub fn request_timeout(kind: &str) -> Duration {
+    match kind {
+        "repair" => REPAIR_TIMEOUT,
+        _ => REQUEST_TIMEOUT,
+    }
 }
 
 /// Either transport's halves (the Unix socket, or the Windows named pipe).
@@ -32,8 +57,28 @@ pub struct IpcClient {
 }
 
 impl IpcClient {
-    /// Connects and says hello.
+    /// Connects and says hello, within [`CONNECT_TIMEOUT`].
     pub async fn connect(socket: &Path, client: &str) -> Result<IpcClient, ConnectError> {
+        IpcClient::connect_within(socket, client, CONNECT_TIMEOUT).await
+    }
+
+    /// Connects and says hello within `bound` (a `--timeout` shorter than the default).
+    pub async fn connect_within(
+        socket: &Path,
+        client: &str,
+        bound: Duration,
+    ) -> Result<IpcClient, ConnectError> {
+        match tokio::time::timeout(bound, IpcClient::connect_unbounded(socket, client)).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::NotAnswering(format!(
+                "no answer to hello on {} within {} (is the service stopped or hung?)",
+                socket.display(),
+                humantime::format_duration(bound)
+            ))),
+        }
+    }
+
+    async fn connect_unbounded(socket: &Path, client: &str) -> Result<IpcClient, ConnectError> {
         let stream = UnixStream::connect(socket)
             .await
             .map_err(|e| match e.kind() {
@@ -71,9 +116,31 @@ impl IpcClient {
         Ok(c)
     }
 
-    /// Sends a request and waits for its answer (`<type>.ok`, `snapshot` or `error`).
+    /// Sends a request and waits for its answer (`<type>.ok`, `snapshot` or `error`),
+    /// at most [`request_timeout`] of its kind.
     /// Events arriving meanwhile are kept for [`IpcClient::next_frame`].
-    pub async fn request(&mut self, mut f: Frame) -> Result<Frame, ConnectError> {
+    pub async fn request(&mut self, f: Frame) -> Result<Frame, ConnectError> {
+        let bound = request_timeout(&f.kind);
+        self.request_within(f, bound).await
+    }
+
+    /// [`IpcClient::request`] with an explicit bound.
+    pub async fn request_within(
+        &mut self,
+        f: Frame,
+        bound: Duration,
+    ) -> Result<Frame, ConnectError> {
+        let kind = f.kind.clone();
+        match tokio::time::timeout(bound, self.request_unbounded(f)).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::NotAnswering(format!(
+                "no answer to `{kind}` within {}",
+                humantime::format_duration(bound)
+            ))),
+        }
+    }
+
+    async fn request_unbounded(&mut self, mut f: Frame) -> Result<Frame, ConnectError> {
         let id = self.next_id;
         self.next_id += 1;
         f.id = Some(id);
@@ -84,6 +151,11 @@ impl IpcClient {
             let frame = self.read().await?;
             if frame.id == Some(id) {
                 return Ok(frame);
+            }
+            if frame.kind == "error" && frame.id.is_none() {
+                // About the connection, not one request (refused, our frame
+                // was malformed or too long): the service closes after it.
+                return Err(answer_error(&frame));
             }
             self.pending.push_back(frame);
         }
@@ -103,8 +175,11 @@ impl IpcClient {
             Ok(ReadOutcome::Eof) => {
                 Err(ConnectError::Io("the service closed the connection".into()))
             }
-            Ok(ReadOutcome::TooLong) => Err(ConnectError::Io("frame too long".into())),
-            Ok(ReadOutcome::Malformed(e)) => Err(ConnectError::Io(format!(
+            Ok(ReadOutcome::TooLong) => Err(ConnectError::Protocol(format!(
+                "the service sent a frame over the {} KiB limit",
+                super::MAX_FRAME / 1024
+            ))),
+            Ok(ReadOutcome::Malformed(e)) => Err(ConnectError::Protocol(format!(
                 "malformed frame from the service: {e}"
             ))),
             Err(e) => Err(ConnectError::Io(e.to_string())),
@@ -112,13 +187,89 @@ impl IpcClient {
     }
 }
 
-/// Turns an `error` answer into a [`ConnectError`] (permission or other).
+/// Turns an `error` answer into a [`ConnectError`] (permission, protocol or other).
 pub fn answer_error(f: &Frame) -> ConnectError {
     let code = f.get_str("code").unwrap_or("internal");
     let message = f.get_str("message").unwrap_or("").to_string();
-    if code == "permission_denied" {
-        ConnectError::PermissionDenied(message)
-    } else {
-        ConnectError::Io(format!("{code}: {message}"))
+    match code {
+        "permission_denied" => ConnectError::PermissionDenied(message),
+        "frame_too_long" | "malformed_frame" | "too_large" | "frame_timeout" => {
+            ConnectError::Protocol(format!("{code}: {message}"))
+        }
+        _ => ConnectError::Io(format!("{code}: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+
+    /// A socket whose listener accepts but never answers (a SIGSTOPped service).
+    #[tokio::test]
+    async fn a_silent_service_is_not_answering_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let held = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(s);
+        });
+        let e = IpcClient::connect_within(&path, "t", Duration::from_millis(300))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, ConnectError::NotAnswering(_)), "{e}");
+        held.abort();
+    }
+
+    /// Answers hello, leaves the first request unanswered, and answers the
+    /// second with a line over the limit.
+    #[tokio::test]
+    async fn requests_are_bounded_and_an_oversized_answer_is_a_protocol_error() {
+        let (client_side, server_side) = tokio::net::UnixStream::pair().unwrap();
+        let server = tokio::spawn(async move {
+            let (r, mut w) = server_side.into_split();
+            let mut lines = tokio::io::BufReader::new(r).lines();
+            let hello = lines.next_line().await.unwrap().unwrap();
+            assert!(hello.contains("hello"));
+            w.write_all(b"{\"v\":1,\"id\":1,\"type\":\"hello.ok\"}\n")
+                .await
+                .unwrap();
+            let _ignored = lines.next_line().await.unwrap();
+            let _second = lines.next_line().await.unwrap();
+            let big = format!(
+                "{{\"v\":1,\"id\":3,\"type\":\"status.ok\",\"x\":\"{}\"}}\n",
+                "a".repeat(super::super::MAX_FRAME)
+            );
+            w.write_all(big.as_bytes()).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let (r, w) = client_side.into_split();
+        let mut c = IpcClient::over(r, w, "t").await.unwrap();
+        let e = c
+            .request_within(Frame::new("status", None), Duration::from_millis(200))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, ConnectError::NotAnswering(_)), "{e}");
+        let e = c.request(Frame::new("status", None)).await.err().unwrap();
+        assert!(matches!(e, ConnectError::Protocol(_)), "{e}");
+        server.abort();
+    }
+
+    #[test]
+    fn refusals_about_frames_are_protocol_errors() {
+        let f = Frame::error(None, "frame_too_long", "frames are limited");
+        assert!(matches!(answer_error(&f), ConnectError::Protocol(_)));
+        let f = Frame::error(Some(1), "permission_denied", "no");
+        assert!(matches!(
+            answer_error(&f),
+            ConnectError::PermissionDenied(_)
+        ));
+        assert_eq!(request_timeout("repair"), REPAIR_TIMEOUT);
+        assert_eq!(request_timeout("status"), REQUEST_TIMEOUT);
     }
 }

@@ -7,6 +7,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 pub const PROTO: u32 = 1;
 pub const MAX_FRAME: usize = 1024 * 1024;
+/// What a reader's line buffer keeps between frames: one big frame must not
+/// pin a megabyte per connection for the connection's lifetime.
+const KEEP_CAPACITY: usize = 16 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
@@ -64,8 +67,20 @@ pub enum ReadOutcome {
 /// Reads one line (bounded by [`MAX_FRAME`]) and parses it.
 ///
 /// Cancel-safe: a partly read line stays in `buf` (which the caller keeps) and
-/// the next call continues it; `buf` is emptied only once a line is complete.
+/// the next call continues it; `buf` is emptied only once a line is complete
+/// (and shrunk back to a small capacity).
 pub async fn read_frame<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<ReadOutcome> {
+    let out = read_line(r, buf).await;
+    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+        buf.shrink_to(KEEP_CAPACITY);
+    }
+    out
+}
+
+async fn read_line<R: AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<ReadOutcome> {
@@ -145,6 +160,11 @@ mod tests {
             read_frame(&mut r, &mut buf).await.unwrap(),
             ReadOutcome::TooLong
         ));
+        assert!(
+            buf.capacity() <= KEEP_CAPACITY,
+            "a big frame does not pin its buffer: {}",
+            buf.capacity()
+        );
         assert!(matches!(
             read_frame(&mut r, &mut buf).await.unwrap(),
             ReadOutcome::Eof

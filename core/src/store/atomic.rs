@@ -1,9 +1,13 @@
 //! Crash-safe writes: temp file in the same directory, fsync, rename over the
-//! target, fsync the directory.
+//! target, fsync the directory. A rewrite keeps the mode and owner of the file
+//! it replaces; files holding secrets are created 0600 (0640 for the socket
+//! group) and Live/staging files always 0600.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+
+use crate::secrets::SecretAccess;
 
 /// fsyncs a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -18,13 +22,90 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (creating parent directories).
+/// Writes `bytes` to `path` atomically (creating parent directories). A new
+/// file gets the process umask's mode; an existing one keeps its mode and owner.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_mode(path, bytes, None)
 }
 
-/// [`write_atomic`] with a Unix file mode for the new file (e.g. 0600 for a key).
+/// Writes a file that holds credentials or keys: created with
+/// `access.mode()` (0600, or 0640 owned by the socket group), an existing file
+/// keeps the mode and owner the operator gave it.
+pub fn write_secret(path: &Path, bytes: &[u8], access: SecretAccess) -> io::Result<()> {
+    write_inner(path, bytes, Some(access.mode()), access.gid)
+}
+
+/// [`write_atomic`] with a Unix file mode for a new file (e.g. 0600 for a key).
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    write_inner(path, bytes, mode, None)
+}
+
+/// Mode and owner a replacement must keep: those of the existing target.
+#[cfg(unix)]
+fn existing_perms(path: &Path) -> io::Result<Option<(u32, u32, u32)>> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(path) {
+        Ok(m) => Ok(Some((m.mode() & 0o7777, m.uid(), m.gid()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the open temp file `mode` and owner `uid:gid` (each only when it
+/// differs), naming the target when the owner cannot be kept.
+#[cfg(unix)]
+fn apply_perms(
+    f: &File,
+    target: &Path,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let now = f.metadata()?;
+    let uid = uid.filter(|u| *u != now.uid());
+    let gid = gid.filter(|g| *g != now.gid());
+    if uid.is_some() || gid.is_some() {
+        rustix::fs::fchown(
+            f,
+            uid.map(rustix::fs::Uid::from_raw),
+            gid.map(rustix::fs::Gid::from_raw),
+        )
+        .map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!(
+                    "cannot keep the owner {}:{} of {}: {e}",
+                    uid.map_or("-".into(), |u| u.to_string()),
+                    gid.map_or("-".into(), |g| g.to_string()),
+                    target.display()
+                ),
+            )
+        })?;
+    }
+    // After fchown (which clears set-id bits), so the mode is exactly `mode`.
+    if now.mode() & 0o7777 != mode || uid.is_some() || gid.is_some() {
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+fn write_inner(path: &Path, bytes: &[u8], mode: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    // A symlink the operator made (a TOML kept elsewhere) stays a symlink: the
+    // file it names is replaced.
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{} is a dangling symlink: {e}", path.display()),
+                )
+            })?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
@@ -33,18 +114,48 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Re
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{seq}", std::process::id()));
     let result = (|| {
+        #[cfg(unix)]
+        let existing = existing_perms(path)?;
         let mut opts = OpenOptions::new();
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        if let Some(mode) = mode {
+        {
             use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
+            // Never wider than the final mode while the content is written.
+            let initial = match (existing, mode) {
+                (Some((m, ..)), _) => Some(m & 0o700),
+                (None, Some(m)) => Some(m & 0o700),
+                (None, None) => None,
+            };
+            if let Some(m) = initial {
+                opts.mode(m);
+            }
         }
         #[cfg(not(unix))]
-        let _ = mode;
+        let _ = (mode, gid);
+        // A temp file left by a crashed writer of the same pid may have any mode.
+        let _ = fs::remove_file(&tmp);
+        opts.create_new(true);
         let mut f = opts.open(&tmp)?;
+        #[cfg(unix)]
+        match (existing, mode) {
+            (Some((m, uid, g)), _) => apply_perms(&f, path, m, Some(uid), Some(g))?,
+            (None, Some(m)) => {
+                if let Some(g) = gid
+                    && apply_perms(&f, path, m, None, Some(g)).is_err()
+                {
+                    // Not allowed to hand it to the group: owner only.
+                    apply_perms(&f, path, m & 0o600, None, None)?;
+                } else {
+                    apply_perms(&f, path, m, None, None)?;
+                }
+            }
+            (None, None) => {}
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -58,13 +169,23 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Re
 }
 
 /// Writes a file and fsyncs it (used for files inside a directory that will be
-/// renamed into place as a whole).
+/// renamed into place as a whole: staging → Live). Always 0600: Live holds
+/// every credential and is never group-readable.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // An existing file keeps its mode on open: make it private too.
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -72,6 +193,11 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().mode() & 0o7777
+    }
 
     #[test]
     fn replaces_and_leaves_no_temp() {
@@ -82,5 +208,84 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn secrets_are_created_private_and_rewrites_keep_the_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("xp2p-client.toml");
+        write_secret(&p, b"a", SecretAccess::OWNER_ONLY).unwrap();
+        assert_eq!(mode(&p), 0o600);
+        // The operator's choice is kept, whichever writer rewrites it.
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        write_secret(&p, b"b", SecretAccess::OWNER_ONLY).unwrap();
+        assert_eq!(mode(&p), 0o640);
+        write_atomic(&p, b"c").unwrap();
+        assert_eq!(mode(&p), 0o640);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o604)).unwrap();
+        write_atomic(&p, b"d").unwrap();
+        assert_eq!(mode(&p), 0o604);
+        assert_eq!(fs::read(&p).unwrap(), b"d");
+    }
+
+    #[test]
+    fn group_access_uses_the_group_or_falls_back_to_owner_only() {
+        let d = tempfile::tempdir().unwrap();
+        let own_gid = fs::metadata(d.path()).unwrap().gid();
+        let p = d.path().join("k.pem");
+        write_secret(&p, b"k", SecretAccess { gid: Some(own_gid) }).unwrap();
+        assert_eq!(mode(&p), 0o640);
+        assert_eq!(fs::metadata(&p).unwrap().gid(), own_gid);
+        if rustix::process::geteuid().is_root() {
+            let q = d.path().join("k2.pem");
+            write_secret(&q, b"k", SecretAccess { gid: Some(65534) }).unwrap();
+            assert_eq!((mode(&q), fs::metadata(&q).unwrap().gid()), (0o640, 65534));
+        }
+    }
+
+    #[test]
+    fn a_rewrite_keeps_the_owner() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("xp2p-client.toml");
+        fs::write(&p, "a").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        write_atomic(&p, b"b").unwrap();
+        let m = fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (65534, 65534, 0o600));
+    }
+
+    #[test]
+    fn a_symlinked_file_stays_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real.toml");
+        fs::write(&real, "a").unwrap();
+        let link = d.path().join("xp2p-client.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"b").unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"b");
+    }
+
+    #[test]
+    fn synced_files_are_owner_only() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("xray.json");
+        fs::write(&p, "old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        write_synced(&p, b"{}").unwrap();
+        assert_eq!(mode(&p), 0o600);
+        let q = d.path().join("runtime.json");
+        write_synced(&q, b"{}").unwrap();
+        assert_eq!(mode(&q), 0o600);
     }
 }

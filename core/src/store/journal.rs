@@ -110,9 +110,39 @@ impl Record {
 /// Rotate once the journal passes this size.
 pub const ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Where records go: the journal file (a test injects one that fails mid-write).
+trait Sink: Send {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()>;
+    fn sync(&mut self) -> io::Result<()>;
+    /// Cuts the file back to `len` bytes (drops a partial append).
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Sink for File {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        Write::write_all(self, bytes)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.set_len(len)?;
+        self.sync_data()
+    }
+}
+
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    file: Box<dyn Sink>,
+    /// The file's length after the last whole record: a failed append is cut
+    /// back to it, so a torn record never merges with the next one.
+    len: u64,
+    /// The file may not end with a newline (a partial append could not be cut
+    /// back, or a torn line was there at open): the next record starts on a
+    /// fresh line.
+    needs_newline: bool,
     next_seq: u64,
 }
 
@@ -288,22 +318,42 @@ impl Journal {
         }
         let next_seq = read_all(path)?.last().map_or(1, |r| r.seq + 1);
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let (len, needs_newline) = tail_state(path)?;
         Ok(Journal {
             path: path.into(),
-            file,
+            file: Box::new(file),
+            len,
+            needs_newline,
             next_seq,
         })
     }
 
     /// Appends a record (assigning `seq`) and fsyncs it. Returns the record written.
+    ///
+    /// On any failure (ENOSPC mid-write, a failed fsync) the file is cut back to
+    /// its length before this record and the error returned: the caller must not
+    /// perform the side effect the record announces. If even the cut fails, the
+    /// next record starts on a fresh line, so the torn bytes stay one skipped line.
     pub fn append(&mut self, mut record: Record) -> io::Result<Record> {
         record.seq = self.next_seq;
-        let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+        let mut line = Vec::with_capacity(512);
+        if self.needs_newline {
+            line.push(b'\n');
+        }
+        serde_json::to_writer(&mut line, &record).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
+        let written = self.file.put(&line).and_then(|()| self.file.sync());
+        if let Err(e) = written {
+            self.needs_newline = self.file.truncate(self.len).is_err();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("journal {}: {e}", self.path.display()),
+            ));
+        }
+        self.len += line.len() as u64;
+        self.needs_newline = false;
         self.next_seq += 1;
-        if self.file.metadata().map(|m| m.len()).unwrap_or(0) > ROTATE_BYTES {
+        if self.len > ROTATE_BYTES {
             self.rotate()?;
         }
         Ok(record)
@@ -312,10 +362,12 @@ impl Journal {
     fn rotate(&mut self) -> io::Result<()> {
         let old = self.path.with_extension("jsonl.1");
         std::fs::rename(&self.path, &old)?;
-        self.file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)?;
+        (self.len, self.needs_newline) = tail_state(&self.path)?;
+        self.file = Box::new(file);
         if let Some(dir) = self.path.parent() {
             super::atomic::sync_dir(dir)?;
         }
@@ -325,6 +377,20 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The file's length and whether it ends without a newline (a torn line).
+fn tail_state(path: &Path) -> io::Result<(u64, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((0, false));
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    Ok((len, last[0] != b'\n'))
 }
 
 /// Attempts (by id) whose records have no terminal record, with their last record.
@@ -373,6 +439,199 @@ mod tests {
                 .seq,
             4
         );
+    }
+
+    /// A journal file that accepts `budget` more bytes, then fails with ENOSPC
+    /// (having written the part that fitted, as a real full disk does).
+    struct FullDisk {
+        file: File,
+        budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        truncate_fails: bool,
+    }
+
+    impl Sink for FullDisk {
+        fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+            use std::sync::atomic::Ordering;
+            let room = self.budget.load(Ordering::SeqCst);
+            let n = room.min(bytes.len());
+            Write::write_all(&mut self.file, &bytes[..n])?;
+            self.budget.fetch_sub(n, Ordering::SeqCst);
+            if n < bytes.len() {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            Ok(())
+        }
+
+        fn sync(&mut self) -> io::Result<()> {
+            self.file.sync_data()
+        }
+
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            if self.truncate_fails {
+                return Err(io::Error::other("injected: truncate fails"));
+            }
+            Sink::truncate(&mut self.file, len)
+        }
+    }
+
+    fn full_disk_journal(
+        p: &Path,
+        truncate_fails: bool,
+    ) -> (Journal, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let mut j = Journal::open(p).unwrap();
+        let budget = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+        let file = OpenOptions::new().append(true).open(p).unwrap();
+        j.file = Box::new(FullDisk {
+            file,
+            budget: budget.clone(),
+            truncate_fails,
+        });
+        (j, budget)
+    }
+
+    fn committed(a: &str) -> Record {
+        let mut r = Record::new(a, Role::Server, "r1", "committed_live");
+        r.live_sha256 = Some("a".repeat(64));
+        r
+    }
+
+    fn terminal(a: &str) -> Record {
+        let mut r = Record::new(a, Role::Server, "r1", "committed_live");
+        r.outcome = Some(Outcome::Failed);
+        r
+    }
+
+    /// ENOSPC in the middle of a record: the append fails naming the journal,
+    /// the torn bytes are cut off, and the next record (once there is room) is a
+    /// whole line of its own; nothing merges.
+    #[test]
+    fn a_record_torn_by_a_full_disk_is_cut_back_and_reported() {
+        use std::sync::atomic::Ordering;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let (mut j, budget) = full_disk_journal(&p, false);
+        j.append(Record::new("a1", Role::Server, "r1", "received"))
+            .unwrap();
+        let before = std::fs::read(&p).unwrap();
+        budget.store(40, Ordering::SeqCst);
+        let e = j.append(committed("a1")).unwrap_err();
+        assert_eq!(
+            e.raw_os_error(),
+            None,
+            "the error is rewrapped with the path"
+        );
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), before, "torn bytes left behind");
+        budget.store(usize::MAX, Ordering::SeqCst);
+        let t = j.append(terminal("a1")).unwrap();
+        assert_eq!(t.seq, 2, "a failed record does not use up a seq");
+        let recs = read_all(&p).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert!(recs[1].is_terminal());
+        assert!(!repair(&p).unwrap());
+    }
+
+    /// If the torn bytes cannot even be cut off, the next record starts on a
+    /// fresh line: the torn line is skipped, the record after it is intact.
+    #[test]
+    fn a_torn_record_that_cannot_be_cut_never_merges_with_the_next() {
+        use std::sync::atomic::Ordering;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let (mut j, budget) = full_disk_journal(&p, true);
+        j.append(Record::new("a1", Role::Server, "r1", "received"))
+            .unwrap();
+        budget.store(40, Ordering::SeqCst);
+        assert!(j.append(committed("a1")).is_err());
+        budget.store(usize::MAX, Ordering::SeqCst);
+        j.append(terminal("a1")).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let recs = read_all(&p).unwrap();
+        assert_eq!(recs.len(), 2, "{text}");
+        assert!(recs[1].is_terminal());
+        // A journal that ends in a torn line when opened: the same.
+        drop(j);
+        OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"seq\":9,\"ts")
+            .unwrap();
+        let mut j = Journal::open(&p).unwrap();
+        j.append(terminal("a2")).unwrap();
+        let recs = read_all(&p).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[2].attempt_id, "a2");
+    }
+
+    /// A real full disk: a 64 KiB tmpfs mounted for the test (root only; skipped
+    /// without root unless `XP2P_REQUIRE_NETNS=1` demands it).
+    #[test]
+    fn a_real_full_disk_leaves_the_journal_whole() {
+        let Some(mnt) = SmallTmpfs::mount() else {
+            return;
+        };
+        let p = mnt.dir.path().join("journal.jsonl");
+        let mut j = Journal::open(&p).unwrap();
+        j.append(Record::new("a1", Role::Server, "r1", "received"))
+            .unwrap();
+        // Fill the filesystem to the last byte.
+        let filler = mnt.dir.path().join("filler");
+        {
+            let mut f = File::create(&filler).unwrap();
+            let block = vec![b'x'; 4096];
+            while f.write_all(&block).is_ok() {}
+            while f.write_all(b"x").is_ok() {}
+        }
+        let before = std::fs::read(&p).unwrap();
+        let mut big = committed("a1");
+        big.detail = Some("d".repeat(8192));
+        let e = j.append(big).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+        std::fs::remove_file(&filler).unwrap();
+        j.append(terminal("a1")).unwrap();
+        let recs = read_all(&p).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert!(recs[1].is_terminal());
+    }
+
+    /// A tmpfs of 64 KiB on a fresh temp dir, unmounted on drop.
+    struct SmallTmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl SmallTmpfs {
+        fn mount() -> Option<SmallTmpfs> {
+            let required = std::env::var("XP2P_REQUIRE_NETNS").is_ok_and(|v| v == "1");
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                assert!(
+                    !required,
+                    "XP2P_REQUIRE_NETNS=1 but not root: cannot mount a tmpfs"
+                );
+                eprintln!("skipped: mounting a small tmpfs needs root");
+                return None;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "xp2p-enospc"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "mount -t tmpfs failed");
+            Some(SmallTmpfs { dir })
+        }
+    }
+
+    impl Drop for SmallTmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
     }
 
     /// Appends records without an fsync each (thousands of them per test).

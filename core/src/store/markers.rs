@@ -98,17 +98,37 @@ pub fn read_requests(layout: &Layout) -> RequestDoc {
     let Ok(bytes) = std::fs::read(layout.apply_request()) else {
         return RequestDoc::default();
     };
-    if let Ok(doc) = serde_json::from_slice::<RequestDoc>(&bytes) {
-        return doc;
-    }
-    match serde_json::from_slice::<RequestEntry>(&bytes) {
-        Ok(legacy) => {
-            let mut doc = RequestDoc::default();
-            doc.requests.insert(legacy.role, legacy);
-            doc
+    let mut doc = if let Ok(doc) = serde_json::from_slice::<RequestDoc>(&bytes) {
+        doc
+    } else {
+        match serde_json::from_slice::<RequestEntry>(&bytes) {
+            Ok(legacy) => {
+                let mut doc = RequestDoc::default();
+                doc.requests.insert(legacy.role, legacy);
+                doc
+            }
+            Err(_) => RequestDoc::default(),
         }
-        Err(_) => RequestDoc::default(),
+    };
+    for entry in doc.requests.values_mut() {
+        entry.id = bounded_id(&entry.id);
     }
+    doc
+}
+
+/// The longest request id taken as written (xp2p writes UUIDs, 36 bytes).
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// A request id as the service uses it: as written when it is at most
+/// [`MAX_REQUEST_ID`] bytes, else a short stable stand-in derived from it, so
+/// a hand-written megabyte id can neither bloat the journal and IPC frames
+/// nor change between two reads of the same file.
+pub fn bounded_id(id: &str) -> String {
+    if id.len() <= MAX_REQUEST_ID {
+        return id.to_string();
+    }
+    let digest = crate::digest::sha256_hex(id.as_bytes());
+    format!("oversized-{}", &digest[..32])
 }
 
 pub fn read_errors(layout: &Layout) -> ErrorDoc {
@@ -230,5 +250,24 @@ mod tests {
         let doc = read_errors(&l);
         assert!(!doc.errors.contains_key(&Role::Client));
         assert_eq!(doc.errors[&Role::Server].code, ErrorCode::InvalidToml);
+    }
+
+    #[test]
+    fn an_oversized_request_id_becomes_a_short_stable_stand_in() {
+        let (_d, layout) = layout();
+        let huge = "x".repeat(2 << 20);
+        write_request_id(&layout, Role::Client, &huge).unwrap();
+        let a = read_requests(&layout).requests[&Role::Client].id.clone();
+        let b = read_requests(&layout).requests[&Role::Client].id.clone();
+        assert_eq!(a, b, "stable across reads");
+        assert!(
+            a.starts_with("oversized-") && a.len() <= MAX_REQUEST_ID,
+            "{a}"
+        );
+        write_request_id(&layout, Role::Client, "short-id").unwrap();
+        assert_eq!(
+            read_requests(&layout).requests[&Role::Client].id,
+            "short-id"
+        );
     }
 }

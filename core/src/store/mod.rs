@@ -2,6 +2,7 @@
 //! Live/LKG directories.
 
 pub mod atomic;
+pub mod instance_lock;
 pub mod journal;
 pub mod live;
 pub mod lock;

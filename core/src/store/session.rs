@@ -1,5 +1,6 @@
 //! Persisted core session records (`.state/sessions/<role>.json`): what runs,
-//! who started it and why it last changed (reason codes on every transition).
+//! who started it and why it last changed (reason codes on every transition),
+//! and a crash restart the supervisor has scheduled (so status can say when).
 
 use crate::layout::Layout;
 use crate::role::Role;
@@ -24,6 +25,36 @@ pub struct Transition {
     pub at: String,
 }
 
+/// Crashes within the crash window that mark a role failed until the next apply.
+pub const CRASH_LIMIT: u32 = 10;
+
+/// A crash restart waiting out its backoff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backoff {
+    /// When the next start is due (RFC 3339).
+    pub restart_at: String,
+    /// Crashes (or failed restarts) in the crash window so far.
+    pub crash: u32,
+    /// The crash count at which restarts stop.
+    pub limit: u32,
+}
+
+impl Backoff {
+    /// `restarting in 4 s (crash 3 of 10)`, or `restarting now (…)` once due.
+    pub fn describe(&self, now: std::time::SystemTime) -> String {
+        let left = humantime::parse_rfc3339_weak(&self.restart_at)
+            .ok()
+            .and_then(|at| at.duration_since(now).ok());
+        let when = match left {
+            Some(d) if d.as_secs() > 0 || d.subsec_millis() >= 500 => {
+                format!("in {} s", d.as_secs() + u64::from(d.subsec_millis() >= 500))
+            }
+            _ => "now".to_string(),
+        };
+        format!("restarting {when} (crash {} of {})", self.crash, self.limit)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub session_id: String,
@@ -35,6 +66,9 @@ pub struct SessionRecord {
     pub started_at: String,
     pub owner_instance_id: String,
     pub last_transition: Transition,
+    /// Set while a crash restart is scheduled; cleared by every transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
 }
 
 impl SessionRecord {
@@ -45,6 +79,7 @@ impl SessionRecord {
         detail: impl Into<String>,
     ) {
         self.status = status;
+        self.backoff = None;
         self.last_transition = Transition {
             reason_code: reason_code.into(),
             detail: detail.into(),
@@ -62,4 +97,33 @@ pub fn read(layout: &Layout, role: Role) -> Option<SessionRecord> {
 pub fn write(layout: &Layout, role: Role, rec: &SessionRecord) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
     write_atomic(&layout.session(role), &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn backoff_says_when_and_which_crash() {
+        let now = SystemTime::now();
+        let at = |d: Duration| humantime::format_rfc3339_millis(now + d).to_string();
+        let b = Backoff {
+            restart_at: at(Duration::from_millis(3900)),
+            crash: 3,
+            limit: CRASH_LIMIT,
+        };
+        assert_eq!(b.describe(now), "restarting in 4 s (crash 3 of 10)");
+        let due = Backoff {
+            restart_at: humantime::format_rfc3339_millis(now - Duration::from_secs(2)).to_string(),
+            ..b.clone()
+        };
+        assert_eq!(due.describe(now), "restarting now (crash 3 of 10)");
+        // Old records (no backoff field) still parse.
+        let json = r#"{"session_id":"s","status":"failed","pid":null,"exe":"","cmdline":[],
+            "config_sha256":"","started_at":"","owner_instance_id":"",
+            "last_transition":{"reason_code":"core_exited","detail":"","at":""}}"#;
+        let rec: SessionRecord = serde_json::from_str(json).unwrap();
+        assert_eq!(rec.backoff, None);
+    }
 }

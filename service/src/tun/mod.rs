@@ -11,7 +11,7 @@ pub mod reconcile;
 
 use std::path::PathBuf;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use xp2p_core::store::live::{self, Slot};
 use xp2p_core::tunstate::{self, TunTarget, TunView};
@@ -53,17 +53,32 @@ impl TunOwner {
     }
 }
 
-/// Starts the owner of `role`. `applied` must be subscribed before the
-/// runners start, so no apply goes unseen.
-pub fn spawn(
-    role: Role,
-    layout: Layout,
-    events: EventBus,
-    applied: broadcast::Receiver<Event>,
-) -> TunOwner {
+/// Starts the owner of `role`. The role's runner asks it to reconcile after
+/// every apply (through [`TunOwner::hook`]) before it reports the apply done.
+pub fn spawn(role: Role, layout: Layout, events: EventBus) -> TunOwner {
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(role, layout, events, applied, rx));
+    let task = tokio::spawn(run(role, layout, events, rx));
     TunOwner { role, tx, task }
+}
+
+impl TunOwner {
+    /// The runner's [`crate::apply::OsStateHook`]: reconcile now with the
+    /// reason given and answer the view afterwards.
+    pub fn hook(&self) -> crate::apply::OsStateHook {
+        let tx = self.tx.clone();
+        std::sync::Arc::new(move |reason: &'static str| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let (reply, answer) = oneshot::channel();
+                tx.send(TunCmd::Reconcile {
+                    reason: reason.to_string(),
+                    reply: Some(reply),
+                })
+                .ok()?;
+                answer.await.ok()
+            })
+        })
+    }
 }
 
 /// What Live asks for; `Ok(None)` without a Live config.
@@ -83,7 +98,6 @@ async fn run(
     role: Role,
     layout: Layout,
     events: EventBus,
-    mut applied: broadcast::Receiver<Event>,
     mut rx: mpsc::UnboundedReceiver<TunCmd>,
 ) {
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel();
@@ -140,13 +154,6 @@ async fn run(
                     return;
                 }
                 None => return,
-            },
-            ev = applied.recv() => match ev {
-                Ok(Event::ApplyDone(r)) if r.role == role && r.status != "superseded" => {
-                    next_reason = Some("apply".into());
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
             },
             () = retry => next_reason = Some("retry".into()),
             Some(why) = exit_rx.recv() => {

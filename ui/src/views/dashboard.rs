@@ -139,6 +139,24 @@ fn role_block(
             c.uptime_s.map_or("-".into(), uptime)
         )),
     ])];
+    // Why a core is not running, and what happens next (e.g. the crash
+    // backoff: `restarting in 4 s (crash 2 of 10); last: exit code 1`).
+    if c.display != "running"
+        && let Some(why) = c.detail.as_deref().filter(|d| !d.is_empty())
+    {
+        let code = c.reason_code.as_deref().unwrap_or("");
+        lines.push(Line::from(vec![
+            label(""),
+            Span::styled(
+                if code.is_empty() {
+                    why.to_string()
+                } else {
+                    format!("{code}: {why}")
+                },
+                t.dim(),
+            ),
+        ]));
+    }
     lines.push(Line::from(vec![
         label("live"),
         Span::raw(short(v.live.as_ref().map(|l| l.config_sha256.as_str()))),

@@ -1,0 +1,235 @@
+//! The IPC server against hostile and slow clients: bounded answers, bounded
+//! buffers, a connection cap, and a slow subscriber's resync.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use xp2p_core::ipc::{Frame, MAX_FRAME};
+use xp2p_core::{Layout, Role};
+
+use super::*;
+use crate::events::{Event, EventBus};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+fn context(dir: &std::path::Path) -> Arc<IpcContext> {
+    Arc::new(IpcContext {
+        layout: Layout::new(dir, dir.join("logs")),
+        instance_id: "test".into(),
+        events: EventBus::default(),
+        runners: HashMap::new(),
+        #[cfg(target_os = "linux")]
+        tun: HashMap::new(),
+        owner_uid: 0,
+        group_gid: None,
+        started: Instant::now(),
+    })
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>;
+
+/// A conversation over an in-memory pipe of `pipe` bytes (small: the client's
+/// socket buffer fills at once).
+fn talk(
+    ctx: &Arc<IpcContext>,
+    access: Access,
+    pipe: usize,
+) -> (Lines, tokio::io::WriteHalf<tokio::io::DuplexStream>) {
+    let (client, server) = tokio::io::duplex(pipe);
+    let (sr, sw) = tokio::io::split(server);
+    tokio::spawn(conversation(sr, sw, access, &UNIX_DENIALS, ctx.clone()));
+    let (cr, cw) = tokio::io::split(client);
+    (BufReader::with_capacity(4 * MAX_FRAME, cr).lines(), cw)
+}
+
+async fn next(lines: &mut Lines) -> Option<Value> {
+    let line = tokio::time::timeout(BOUND, lines.next_line())
+        .await
+        .expect("an answer in time")
+        .ok()??;
+    Some(serde_json::from_str(&line).expect("a JSON frame"))
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_gets_resync_and_a_snapshot_without_a_later_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let (mut lines, mut w) = talk(&ctx, Access::Full, 4096);
+    w.write_all(b"{\"v\":1,\"id\":1,\"type\":\"subscribe\"}\n")
+        .await
+        .unwrap();
+    assert_eq!(next(&mut lines).await.unwrap()["type"], "snapshot");
+    // The client stops reading while the service publishes far more than its
+    // queue holds; then nothing more happens.
+    for i in 0..2000 {
+        ctx.events.send(Event::CoreState {
+            role: Role::Client,
+            display: format!("state {i}"),
+            pid: Some(i),
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // It reads again: a resync and a fresh snapshot arrive with no new event.
+    let mut last_seq = 0;
+    let mut saw_resync = false;
+    loop {
+        let v = next(&mut lines).await.expect("the connection stays open");
+        let seq = v["seq"].as_u64().unwrap();
+        assert!(seq > last_seq, "seq strictly increases: {v}");
+        last_seq = seq;
+        match v["type"].as_str() {
+            Some("event") => assert!(!saw_resync, "no stale event after the resync"),
+            Some("resync") => saw_resync = true,
+            Some("snapshot") => {
+                assert!(saw_resync, "the snapshot follows a resync");
+                assert!(v["state"]["service"]["running"].as_bool().unwrap());
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Events flow again after the snapshot.
+    ctx.events.send(Event::CoreState {
+        role: Role::Client,
+        display: "after".into(),
+        pid: None,
+    });
+    let v = next(&mut lines).await.unwrap();
+    assert_eq!(v["event"]["display"], "after", "{v}");
+    assert!(v["seq"].as_u64().unwrap() > last_seq);
+}
+
+#[tokio::test]
+async fn a_half_sent_frame_is_dropped_after_the_frame_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let (mut lines, mut w) = talk(&ctx, Access::Full, 64 * 1024);
+    let started = Instant::now();
+    let half = format!(
+        "{{\"v\":1,\"id\":1,\"type\":\"status\",\"pad\":\"{}",
+        "x".repeat(1000)
+    );
+    w.write_all(half.as_bytes()).await.unwrap();
+    let v = next(&mut lines).await.unwrap();
+    assert_eq!(v["code"], "frame_timeout", "{v}");
+    assert!(next(&mut lines).await.is_none(), "then closed");
+    assert!(started.elapsed() >= FRAME_TIMEOUT);
+}
+
+#[tokio::test]
+async fn an_idle_connection_between_frames_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let (mut lines, mut w) = talk(&ctx, Access::Full, 64 * 1024);
+    tokio::time::sleep(FRAME_TIMEOUT * 2).await;
+    w.write_all(b"{\"v\":1,\"id\":2,\"type\":\"status\"}\n")
+        .await
+        .unwrap();
+    assert_eq!(next(&mut lines).await.unwrap()["type"], "status.ok");
+}
+
+#[tokio::test]
+async fn a_refused_user_is_told_once_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let (mut lines, mut w) = talk(&ctx, Access::None, 64 * 1024);
+    w.write_all(b"{\"v\":1,\"id\":1,\"type\":\"hello\"}\n")
+        .await
+        .unwrap();
+    let v = next(&mut lines).await.unwrap();
+    assert_eq!(v["code"], "permission_denied");
+    assert!(next(&mut lines).await.is_none(), "closed: holds no slot");
+}
+
+#[tokio::test]
+async fn logs_answers_are_capped_whatever_bytes_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let log = ctx.layout.core_log(Role::Client);
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    // 3 MiB of lines full of control characters (6 bytes each once escaped).
+    let line = format!("{}\n", "\u{1}".repeat(99));
+    std::fs::write(&log, line.repeat(3 * 1024 * 1024 / 100)).unwrap();
+    let ask = Frame::new("logs", Some(5))
+        .with("role", "client")
+        .with("bytes", 1_000_000_000u64);
+    let answer = handle(&ctx, ask).await;
+    assert_eq!(answer.kind, "logs.ok");
+    let text = answer.get_str("text").unwrap();
+    assert!(text.len() <= MAX_LOG_BYTES, "{}", text.len());
+    assert!(!text.is_empty());
+    assert!(
+        text.starts_with('\u{1}') && text.ends_with('\n'),
+        "whole lines"
+    );
+    assert!(answer.to_line().len() <= MAX_FRAME, "fits the frame limit");
+}
+
+#[tokio::test]
+async fn a_render_over_the_frame_limit_is_refused_as_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let live = ctx.layout.live_dir(Role::Client);
+    std::fs::create_dir_all(&live).unwrap();
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * MAX_FRAME));
+    std::fs::write(live.join(xp2p_core::store::live::XRAY_JSON), big).unwrap();
+    let ask = Frame::new("render", Some(4))
+        .with("role", "client")
+        .with("which", "live");
+    let answer = handle(&ctx, ask).await;
+    assert_eq!(answer.kind, "error");
+    assert_eq!(answer.get_str("code"), Some("too_large"));
+    assert!(answer.get_str("message").unwrap().contains("xp2p render"));
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_told_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let path = dir.path().join("s.sock");
+    let listener = bind(&path, None, dir.path()).await.unwrap();
+    let server = tokio::spawn(serve(listener, ctx));
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        let c = xp2p_core::ipc::IpcClient::connect(&path, "t").await;
+        held.push(c.expect("within the cap"));
+    }
+    let refused = xp2p_core::ipc::IpcClient::connect(&path, "t").await;
+    let e = refused.err().expect("over the cap");
+    assert!(e.to_string().contains("busy"), "{e}");
+    held.pop();
+    // A slot frees when a connection closes.
+    assert!(
+        wait_for(|| async { xp2p_core::ipc::IpcClient::connect(&path, "t").await.is_ok() }).await
+    );
+    server.abort();
+}
+
+async fn wait_for<F, Fut>(mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + BOUND;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[test]
+fn fit_tail_keeps_whole_lines_within_the_limit() {
+    let text = "\u{1}\u{1}\u{1}\n".repeat(1000);
+    let fitted = fit_tail(text.clone(), 1000);
+    assert!(json_len(&fitted) <= 1000);
+    assert!(text.ends_with(&fitted) && fitted.starts_with('\u{1}'));
+    assert_eq!(fit_tail("short".into(), 1000), "short");
+    let one_line = fit_tail("\u{1}".repeat(1000), 100);
+    assert!(!one_line.is_empty() && json_len(&one_line) <= 100);
+}
