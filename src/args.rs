@@ -171,7 +171,7 @@ pub struct ClientDeployArgs {
     pub trojan_port: Option<u16>,
     /// Mode after deploy: proxy, tun:split or tun:full (default: keep the current one).
     #[arg(long)]
-    pub mode: Option<xp2p_core::deploy::Mode>,
+    pub mode: Option<xp2p_deploy::Mode>,
     /// How long the link stays valid.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub ttl: std::time::Duration,

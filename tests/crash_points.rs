@@ -56,7 +56,7 @@ fn check_invariants(p: &Pair, old_live: &[u8], new_live: &[u8], lkg_before: &[u8
     .unwrap_or_default();
     assert_eq!(
         rt["config_sha256"].as_str().unwrap_or(""),
-        xp2p_core::digest::sha256_hex(&live),
+        xp2p_store::digest::sha256_hex(&live),
         "{ctx}: runtime.json matches xray.json"
     );
     // LKG: untouched, or the old Live after a commit.
@@ -84,7 +84,7 @@ fn check_invariants(p: &Pair, old_live: &[u8], new_live: &[u8], lkg_before: &[u8
             .root
             .path()
             .join(format!(".state/live/config-{role}/xray.json"));
-        let pids = xp2p_core::procfs::pids_with_arg(&cfg.display().to_string());
+        let pids = xp2p_platform::procfs::pids_with_arg(&cfg.display().to_string());
         assert_eq!(pids.len(), 1, "{ctx}: {role} cores running: {pids:?}");
         assert_eq!(
             session_pid(&p.root, role),

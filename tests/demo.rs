@@ -53,7 +53,7 @@ fn headless_demo_tunnels_and_cleans_up() {
     );
     let live = format!("{root}/.state/live/config-client/xray.json");
     assert_eq!(
-        xp2p_core::procfs::pids_with_arg(&live).len(),
+        xp2p_platform::procfs::pids_with_arg(&live).len(),
         1,
         "the demo's client core runs"
     );
@@ -68,13 +68,13 @@ fn headless_demo_tunnels_and_cleans_up() {
         .unwrap_or_default();
     assert!(!temp.exists(), "temp dir {} removed", temp.display());
     assert!(
-        xp2p_core::procfs::pids_with_arg(&live).is_empty(),
+        xp2p_platform::procfs::pids_with_arg(&live).is_empty(),
         "no core left behind"
     );
-    let leftover = xp2p_core::procfs::pids_with_arg("service")
+    let leftover = xp2p_platform::procfs::pids_with_arg("service")
         .into_iter()
         .filter(|p| {
-            xp2p_core::procfs::cmdline(*p)
+            xp2p_platform::procfs::cmdline(*p)
                 .unwrap_or_default()
                 .iter()
                 .any(|a| a.contains(&root))

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use service_support::*;
 use support::*;
-use xp2p_core::link::message::{open_line, seal_line};
-use xp2p_core::link::{
+use xp2p_deploy::link::message::{open_line, seal_line};
+use xp2p_deploy::link::{
     Channel, ClientMsg, DeployLink, Incoming, Manifest, Refusal, Secret, ServerMsg, SessionKeys,
     SessionNonce, Side,
 };
@@ -331,7 +331,7 @@ fn expired_links_are_refused_on_both_sides() {
     }
     let (server, client, tmp) = (TestRoot::new(), TestRoot::new(), tmpdir());
     let port = free_port();
-    let now = xp2p_core::deploy::unix_now();
+    let now = xp2p_deploy::unix_now();
     let link = DeployLink::new(
         "127.0.0.1",
         port,
@@ -405,7 +405,7 @@ fn one_deploy_per_link() {
     }
     let (server, tmp) = (TestRoot::new(), tmpdir());
     let port = free_port();
-    let exp = xp2p_core::deploy::unix_now() + 600;
+    let exp = xp2p_deploy::unix_now() + 600;
     let link = DeployLink::new(
         "127.0.0.1",
         port,
@@ -473,7 +473,7 @@ fn an_interrupted_server_stops_its_temporary_core_and_writes_nothing() {
     }
     let (server, tmp) = (TestRoot::new(), tmpdir());
     let port = free_port();
-    let exp = xp2p_core::deploy::unix_now() + 600;
+    let exp = xp2p_deploy::unix_now() + 600;
     let link = DeployLink::new(
         "127.0.0.1",
         port,

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use xp2p_core::compile::{CompileContext, Compiled, compile};
-use xp2p_core::coreproc::{CoreInfo, Flavour};
-use xp2p_core::digest::read_desired;
 use xp2p_core::{Layout, Role};
+use xp2p_store::coreproc::{CoreInfo, Flavour};
+use xp2p_store::digest::read_desired;
 
 const ROOT_PLACEHOLDER: &str = "<ROOT>";
 
@@ -78,7 +78,7 @@ fn redact(bytes: &[u8], root: &Path) -> String {
 /// checking that it is the hash of xray.json.
 fn redact_runtime(c: &Compiled, root: &Path) -> String {
     let sha = &c.runtime.config_sha256;
-    assert_eq!(sha, &xp2p_core::digest::sha256_hex(&c.xray_json));
+    assert_eq!(sha, &xp2p_store::digest::sha256_hex(&c.xray_json));
     redact(&c.runtime_json, root).replace(sha.as_str(), "<SHA256 of xray.json>")
 }
 
@@ -347,7 +347,7 @@ fn client_runtime_holds_no_secret() {
     assert_eq!(rt["compiled_at"], "2026-01-01T00:00:00Z");
     assert_eq!(
         rt["config_sha256"].as_str().unwrap(),
-        xp2p_core::digest::sha256_hex(&c.xray_json)
+        xp2p_store::digest::sha256_hex(&c.xray_json)
     );
 }
 

@@ -96,7 +96,7 @@ fn cores_of(root: &TestRoot, role: &str) -> Vec<i32> {
     let cfg = root
         .path()
         .join(format!(".state/live/config-{role}/xray.json"));
-    xp2p_core::procfs::pids_with_arg(&cfg.display().to_string())
+    xp2p_platform::procfs::pids_with_arg(&cfg.display().to_string())
 }
 
 fn status_core(root: &TestRoot, role: &str) -> Value {

@@ -2,11 +2,10 @@
 //! per endpoint (`127.255.x.y:62022`) into that endpoint; the server's config
 //! sends anything for `127.255.0.0/16` to its loopback responder on `diag_port`,
 //! which answers `xp2p-ping <token>` with `xp2p-pong <token>`. A round trip thus
-//! crosses the client core, the tunnel, the server core and back.
+//! crosses the client core, the tunnel, the server core and back. The probe
+//! itself (the socket side) is `xp2p_deploy::probe::ping`.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
 
 /// The port client markers use (the server redirects whatever port arrives).
 pub const MARKER_PORT: u16 = 62022;
@@ -26,38 +25,6 @@ pub fn answer(line: &str) -> Option<String> {
         .strip_prefix("xp2p-ping ")
         .filter(|t| !t.is_empty() && t.len() <= 64)
         .map(|t| format!("xp2p-pong {t}\n"))
-}
-
-/// One round trip through `socks` to an endpoint's marker; the RTT on success.
-pub fn ping(socks: SocketAddr, marker: SocketAddr, timeout: Duration) -> Result<Duration, String> {
-    let token = format!("{:016x}", rand_token());
-    let t0 = Instant::now();
-    let mut s = crate::socks5::connect(socks, marker, timeout)
-        .map_err(|e| format!("SOCKS {socks}: {e}"))?;
-    s.write_all(format!("xp2p-ping {token}\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(&mut s)
-        .read_line(&mut line)
-        .map_err(|e| format!("no answer through the tunnel: {e}"))?;
-    if line.trim_end() == format!("xp2p-pong {token}") {
-        Ok(t0.elapsed())
-    } else if line.is_empty() {
-        Err("no answer through the tunnel (the core closed the connection: the server or its responder is unreachable)".into())
-    } else {
-        Err(format!("unexpected answer {:?}", line.trim_end()))
-    }
-}
-
-fn rand_token() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(7);
-    }
-    u64::from_le_bytes(b)
 }
 
 #[cfg(test)]

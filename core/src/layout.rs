@@ -193,35 +193,6 @@ impl Layout {
     pub fn service_log_dir(&self) -> PathBuf {
         self.log_root.clone()
     }
-
-    /// Creates LOG_ROOT 0750 (logs name visited destinations: only the owner and
-    /// its group may read them). An existing LOG_ROOT that is xp2p's own
-    /// (`CONFIG_ROOT/logs` or `/var/log/xp2p`) loses any access for others; a
-    /// folder named by `XP2P_LOG_ROOT` elsewhere is never changed.
-    pub fn ensure_log_root(&self) -> std::io::Result<()> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-            let existed = self.log_root.is_dir();
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(LOG_DIR_MODE)
-                .create(&self.log_root)?;
-            let own = !existed
-                || self.log_root == self.root.join("logs")
-                || self.log_root == Path::new("/var/log/xp2p");
-            let mode = std::fs::metadata(&self.log_root)?.permissions().mode() & 0o7777;
-            if own && mode & 0o007 != 0 {
-                std::fs::set_permissions(
-                    &self.log_root,
-                    std::fs::Permissions::from_mode(mode & !0o007 & 0o7777),
-                )?;
-            }
-            Ok(())
-        }
-        #[cfg(not(unix))]
-        std::fs::create_dir_all(&self.log_root)
-    }
 }
 
 /// Mode of a log folder xp2p creates.
@@ -242,27 +213,6 @@ fn absolutize(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_root_is_created_private_and_a_foreign_one_is_left_alone() {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        let d = tempfile::tempdir().unwrap();
-        let l = Layout::new(d.path(), d.path().join("logs"));
-        l.ensure_log_root().unwrap();
-        assert_eq!(mode(l.log_root()), 0o750);
-        std::fs::set_permissions(l.log_root(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        l.ensure_log_root().unwrap();
-        assert_eq!(mode(l.log_root()), 0o750);
-        let shared = d.path().join("shared");
-        std::fs::create_dir(&shared).unwrap();
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        Layout::new(d.path(), &shared).ensure_log_root().unwrap();
-        assert_eq!(
-            std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777,
-            0o1777
-        );
-    }
 
     #[test]
     fn paths_follow_formats_md() {

@@ -1,33 +1,27 @@
 //! xp2p-core: the domain shared by the binary, the service and the TUI.
 //!
-//! Nothing here owns a terminal or a daemon loop. It knows where files live
-//! ([`layout`]), what the operator wrote ([`desired`], [`snippets`]), how that
-//! becomes an xray config ([`compile`]), which core binary runs it ([`coreproc`]),
-//! how durable state is written ([`store`]), how two configs differ ([`diff`]),
-//! and how a client–server pair is deployed from one link ([`link`], [`deploy`]).
+//! Pure: no I/O of its own, no processes, sockets, async runtime or OS calls
+//! (its Cargo.toml shows it). It knows where files live ([`layout`]), what the
+//! operator wrote ([`desired`], [`snippets`]), how that becomes an xray config
+//! ([`compile`]), what a core binary is ([`coreproc`]), the records kept on disk
+//! ([`records`]), how two configs differ ([`diff`]), what status shows from what
+//! was observed ([`status`]) and the TUN plan ([`tunstate`]). Reading and writing
+//! all of it is `xp2p-store`'s; OS facts are `xp2p-platform`'s.
 
 pub mod compile;
 pub mod coreproc;
-pub mod deploy;
 pub mod desired;
 pub mod diag;
 pub mod diff;
 pub mod digest;
 pub mod error;
-pub mod fsread;
-pub mod ipc;
 pub mod layout;
-pub mod link;
-pub mod pipeline;
-pub mod procfs;
+pub mod records;
 pub mod redact;
 pub mod role;
 pub mod secrets;
 pub mod snippets;
-pub mod sockdiag;
-pub mod socks5;
 pub mod status;
-pub mod store;
 pub mod text;
 pub mod tunstate;
 

@@ -6,14 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compile::RuntimeInfo;
-use crate::digest::read_desired;
-use crate::layout::Layout;
-use crate::procfs;
+use crate::records::journal::Record;
+use crate::records::markers::{ErrorEntry, RequestEntry};
+use crate::records::session::{SessionRecord, SessionStatus};
 use crate::role::Role;
-use crate::store::journal::{self, Record};
-use crate::store::live::{self, Slot};
-use crate::store::markers::{self, ErrorEntry, RequestEntry};
-use crate::store::session::{self, SessionRecord, SessionStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlotView {
@@ -95,7 +91,8 @@ pub struct RoleView {
     pub tunnels: Vec<TunnelHealth>,
 }
 
-fn slot(rt: Option<RuntimeInfo>) -> Option<SlotView> {
+/// What status shows of a published slot's runtime.json.
+pub fn slot_view(rt: Option<RuntimeInfo>) -> Option<SlotView> {
     rt.map(|r| SlotView {
         config_sha256: r.config_sha256,
         compiled_at: r.compiled_at,
@@ -112,8 +109,21 @@ fn uptime(started_at: &str) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// What was observed of a recorded core's process just now (by
+/// `xp2p_store::status::observe`): whether it lives, and the ports its own
+/// sockets listen on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoreObservation {
+    pub alive: bool,
+    pub own_ports: Vec<u16>,
+}
+
 /// Derives what the operator sees from the record and what is observed now.
-pub fn core_view(rec: Option<&SessionRecord>, live_rt: Option<&RuntimeInfo>) -> CoreView {
+pub fn core_view_observed(
+    rec: Option<&SessionRecord>,
+    live_rt: Option<&RuntimeInfo>,
+    obs: &CoreObservation,
+) -> CoreView {
     let inbounds_of = |health: &dyn Fn(u16) -> &'static str| -> Vec<InboundHealth> {
         live_rt
             .map(|rt| {
@@ -144,15 +154,8 @@ pub fn core_view(rec: Option<&SessionRecord>, live_rt: Option<&RuntimeInfo>) -> 
             inbounds: inbounds_of(&|_| "not_checked"),
         };
     };
-    let alive = rec.pid.is_some_and(procfs::alive);
-    let own: Vec<u16> = match (alive, rec.pid) {
-        (true, Some(pid)) => procfs::own_listeners(pid)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let alive = rec.pid.is_some() && obs.alive;
+    let own: &[u16] = if alive { &obs.own_ports } else { &[] };
     let inbounds = if alive {
         inbounds_of(&|port| {
             if own.contains(&port) {
@@ -256,191 +259,4 @@ pub fn last_attempt(records: &[Record], role: Role) -> Option<AttemptView> {
             })
             .collect(),
     })
-}
-
-/// Every role that has Desired, Live or a session.
-pub fn roles_present(layout: &Layout) -> Vec<Role> {
-    Role::ALL
-        .into_iter()
-        .filter(|r| {
-            layout.desired_toml(*r).is_file()
-                || layout.live_dir(*r).is_dir()
-                || layout.session(*r).is_file()
-        })
-        .collect()
-}
-
-pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
-    let files = read_desired(layout, role).ok();
-    let desired_digest = files
-        .as_ref()
-        .filter(|f| !f.is_absent())
-        .map(|f| f.digest());
-    let live_rt = live::read_runtime(layout, role, Slot::Live).ok().flatten();
-    let lkg_rt = live::read_runtime(layout, role, Slot::Lkg).ok().flatten();
-    let rec = session::read(layout, role);
-    let desired_changed = match (&desired_digest, &live_rt) {
-        (Some(d), Some(rt)) => *d != rt.desired_digest,
-        (Some(_), None) => true,
-        _ => false,
-    };
-    let tun = crate::tunstate::view(layout, role);
-    RoleView {
-        role,
-        desired_present: desired_digest.is_some(),
-        desired_digest,
-        desired_changed,
-        core: core_view(rec.as_ref(), live_rt.as_ref()),
-        live: slot(live_rt),
-        lkg: slot(lkg_rt),
-        pending_request: markers::read_requests(layout).requests.remove(&role),
-        error: markers::read_errors(layout).errors.remove(&role),
-        last_attempt: last_attempt(records, role),
-        tun_phase: tun
-            .as_ref()
-            .map_or("disabled".to_string(), |t| t.phase.to_string()),
-        tun,
-        tunnels: if role == Role::Client {
-            std::fs::read(layout.tunnel_health())
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        },
-    }
-}
-
-/// All roles, from the files and /proc.
-pub fn snapshot(layout: &Layout) -> Vec<RoleView> {
-    // Only each role's last attempt is shown: read the journal's tail, not all of it.
-    let roles = roles_present(layout);
-    let records = journal::last_attempts(&layout.journal(), &roles).unwrap_or_default();
-    roles
-        .into_iter()
-        .map(|r| role_view(layout, r, &records))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::session::Transition;
-
-    fn rec(pid: i32, status: SessionStatus, reason: &str) -> SessionRecord {
-        SessionRecord {
-            session_id: "s".into(),
-            status,
-            pid: Some(pid),
-            exe: "/x".into(),
-            cmdline: vec![],
-            config_sha256: "c".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            owner_instance_id: "i".into(),
-            last_transition: Transition {
-                reason_code: reason.into(),
-                detail: String::new(),
-                at: String::new(),
-            },
-            backoff: None,
-        }
-    }
-
-    fn live() -> RuntimeInfo {
-        serde_json::from_value(serde_json::json!({
-            "role": "client",
-            "xp2p_version": "0",
-            "compiled_at": "",
-            "request_id": null,
-            "desired_digest": "d",
-            "config_sha256": "c",
-            "core": {"path": "/x", "flavour": "v2ray", "version": "4.34.0"},
-            "inbounds": [],
-            "endpoints": [],
-            "tun": {"enabled": false, "mode": "proxy", "engine": null, "name": "", "mtu": 1500,
-                    "addr": "", "dns_servers": [], "full_tunnel_tag": ""},
-        }))
-        .unwrap()
-    }
-
-    /// A live core recorded as running, whose Live is gone, is never "running".
-    #[test]
-    fn a_core_without_live_is_stale_not_running() {
-        let me = std::process::id() as i32;
-        let r = rec(me, SessionStatus::Running, "apply_committed");
-        assert_eq!(core_view(Some(&r), Some(&live())).display, "running");
-        let v = core_view(Some(&r), None);
-        assert_eq!(v.display, "stale");
-        assert_eq!(v.reason_code.as_deref(), Some("live_missing"));
-        assert!(
-            v.detail
-                .unwrap_or_default()
-                .contains("without a readable Live")
-        );
-    }
-
-    /// During crash backoff the view says when the restart comes and which crash.
-    #[test]
-    fn crash_backoff_is_shown() {
-        let dead = i32::MAX - 7;
-        let mut r = rec(dead, SessionStatus::Failed, "core_exited");
-        r.last_transition.detail = "killed by signal 9".into();
-        r.backoff = Some(crate::store::session::Backoff {
-            restart_at: humantime::format_rfc3339_millis(
-                std::time::SystemTime::now() + std::time::Duration::from_secs(8),
-            )
-            .to_string(),
-            crash: 4,
-            limit: 10,
-        });
-        let v = core_view(Some(&r), Some(&live()));
-        assert_eq!(v.display, "failed");
-        let d = v.detail.unwrap_or_default();
-        assert!(
-            d.starts_with("restarting in ")
-                && d.contains("(crash 4 of 10); last: killed by signal 9"),
-            "{d}"
-        );
-    }
-
-    #[test]
-    fn display_states_are_derived_from_record_and_liveness() {
-        let me = std::process::id() as i32;
-        let dead = i32::MAX - 7;
-        let rt = live();
-        let d = |r: Option<SessionRecord>| core_view(r.as_ref(), Some(&rt)).display;
-        assert_eq!(d(None), "stopped");
-        assert_eq!(
-            d(Some(rec(me, SessionStatus::Running, "apply_committed"))),
-            "running"
-        );
-        assert_eq!(
-            d(Some(rec(
-                me,
-                SessionStatus::Running,
-                "reattach_rejected_pid_missing"
-            ))),
-            "stale_reconciled"
-        );
-        assert_eq!(
-            d(Some(rec(dead, SessionStatus::Running, "apply_committed"))),
-            "stale"
-        );
-        assert_eq!(
-            d(Some(rec(me, SessionStatus::Starting, "spawned"))),
-            "starting"
-        );
-        assert_eq!(
-            d(Some(rec(dead, SessionStatus::Failed, "crash_loop"))),
-            "failed"
-        );
-        assert_eq!(
-            d(Some(rec(dead, SessionStatus::Stopped, "service_stopped"))),
-            "stopped"
-        );
-        // a dead pid's ports are never probed
-        let v = core_view(Some(&rec(dead, SessionStatus::Running, "x")), None);
-        assert_eq!(v.pid, None);
-        assert_eq!(v.uptime_s, None);
-    }
 }

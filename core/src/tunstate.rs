@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::compile::runtime::RuntimeInfo;
 use crate::role::Role;
-use crate::store::atomic::write_atomic;
 
 /// Policy routing table of a role (`ip route … table N`).
 pub fn table(role: Role) -> u32 {
@@ -239,38 +238,12 @@ impl TunView {
     }
 }
 
-/// A role's TUN as its state file tells (`None`: no file, nothing ever done).
-pub fn view(layout: &crate::Layout, role: Role) -> Option<TunView> {
-    load(&state_path(layout, role))
-        .ok()
-        .flatten()
-        .map(|s| TunView::from(&s))
-}
-
 /// Path of a role's state file.
 pub fn state_path(layout: &crate::Layout, role: Role) -> std::path::PathBuf {
     match role {
         Role::Client => layout.tun_full_state(),
         Role::Server => layout.root().join("xp2p-server.tun.json"),
     }
-}
-
-/// Reads a state file; `Ok(None)` when there is none.
-pub fn load(path: &Path) -> Result<Option<TunState>, String> {
-    match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-/// Writes a state file atomically and durably.
-pub fn save(path: &Path, state: &TunState) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    write_atomic(path, &bytes)
 }
 
 /// The mode a Live config asks for.
@@ -672,25 +645,5 @@ mod tests {
         );
         let err = bypass_routes(&ips[..1], &main[2..]).unwrap_err();
         assert!(err.contains("10.77.0.1"), "{err}");
-    }
-
-    #[test]
-    fn state_round_trips_and_tolerates_missing_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.json");
-        assert_eq!(load(&p).unwrap(), None);
-        let mut s = TunState {
-            phase: Phase::FullApplied,
-            device_created: true,
-            ..TunState::default()
-        };
-        s.rules = target(Mode::Full).rules();
-        save(&p, &s).unwrap();
-        assert_eq!(load(&p).unwrap(), Some(s.clone()));
-        assert!(s.holds_anything() && s.full_recorded());
-        std::fs::write(&p, br#"{"phase":"split"}"#).unwrap();
-        assert_eq!(load(&p).unwrap().map(|s| s.phase), Some(Phase::Split));
-        std::fs::write(&p, b"{not json").unwrap();
-        assert!(load(&p).unwrap_err().contains("s.json"));
     }
 }

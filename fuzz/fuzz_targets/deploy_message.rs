@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xp2p_core::link::message::open_line;
-use xp2p_core::link::{Channel, ClientMsg, DeployLink, ServerMsg, SessionKeys, SessionNonce, Side};
+use xp2p_deploy::link::message::open_line;
+use xp2p_deploy::link::{Channel, ClientMsg, DeployLink, ServerMsg, SessionKeys, SessionNonce, Side};
 
 const LINK: &str = "xp2p+deploy://127.0.0.1:62025?v=1&user=alice%40xp2p.local&exp=4102444800&role=client#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xp2p_core::ipc::frame::{ReadOutcome, read_frame};
+use xp2p_ipc::frame::{ReadOutcome, read_frame};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xp2p_core::link::{DeployLink, TunnelLink};
+use xp2p_deploy::link::{DeployLink, TunnelLink};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -8,20 +8,21 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use xp2p_core::compile::CompileContext;
-use xp2p_core::coreproc::{TestOutcome, test_config};
-use xp2p_core::digest::{read_desired, sha256_hex};
-use xp2p_core::store::atomic::{sync_dir, write_atomic, write_synced};
-use xp2p_core::store::journal::{Journal, Outcome, Record, RecordError};
-use xp2p_core::store::live::{self, RUNTIME_JSON, XRAY_JSON};
-use xp2p_core::store::lock::{FileLock, LockError};
-use xp2p_core::store::markers::{self, ErrorEntry, RequestEntry, now_rfc3339};
-use xp2p_core::store::swap;
-use xp2p_core::tunstate::TunView;
-use xp2p_core::{ErrorCode, Layout, Role, pipeline};
+use xp2p_core::{ErrorCode, Layout, Role};
+use xp2p_store::atomic::{sync_dir, write_atomic, write_synced};
+use xp2p_store::coreproc::{TestOutcome, test_config};
+use xp2p_store::digest::{read_desired, sha256_hex};
+use xp2p_store::journal::{Journal, Outcome, Record, RecordError};
+use xp2p_store::live::{self, RUNTIME_JSON, XRAY_JSON};
+use xp2p_store::lock::{FileLock, LockError};
+use xp2p_store::markers::{self, ErrorEntry, RequestEntry, now_rfc3339};
+use xp2p_store::pipeline;
+use xp2p_store::swap;
+use xp2p_store::tunstate::TunView;
 
 use crate::events::{ApplyResult, Event, EventBus, PhaseTiming};
 use crate::supervisor::{self, RoleSupervisor};
-use xp2p_core::coreproc::CoreInfo;
+use xp2p_store::coreproc::CoreInfo;
 
 pub type SharedJournal = Arc<Mutex<Journal>>;
 
@@ -69,10 +70,8 @@ pub async fn journal_append(journal: &SharedJournal, rec: Record) {
 
 /// The failure of an attempt whose `phase` record could not be journaled.
 fn journal_failure(phase: &'static str, e: String) -> Failure {
-    let before_commit = xp2p_core::store::journal::PHASES
-        .iter()
-        .position(|p| *p == phase)
-        < xp2p_core::store::journal::PHASES
+    let before_commit = xp2p_store::journal::PHASES.iter().position(|p| *p == phase)
+        < xp2p_store::journal::PHASES
             .iter()
             .position(|p| *p == "committed_live");
     Failure {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use xp2p_core::status::TunnelHealth;
-use xp2p_core::store::atomic::write_atomic;
-use xp2p_core::store::live::{self, Slot};
 use xp2p_core::{Layout, Role, diag};
+use xp2p_store::atomic::write_atomic;
+use xp2p_store::live::{self, Slot};
+use xp2p_store::status::TunnelHealth;
 
 use crate::events::Event;
 
@@ -107,13 +107,13 @@ fn probe_once(layout: &Layout) {
     let Ok(socks_addr) = format!("{host}:{}", socks.port).parse() else {
         return;
     };
-    let now = xp2p_core::store::markers::now_rfc3339();
+    let now = xp2p_store::markers::now_rfc3339();
     let health: Vec<TunnelHealth> = rt
         .endpoints
         .iter()
         .filter_map(|e| e.marker.parse().ok().map(|m| (e, m)))
-        .map(
-            |(e, marker)| match diag::ping(socks_addr, marker, Duration::from_secs(5)) {
+        .map(|(e, marker)| {
+            match xp2p_deploy::probe::ping(socks_addr, marker, Duration::from_secs(5)) {
                 Ok(rtt) => TunnelHealth {
                     endpoint: e.tag.clone(),
                     state: "ok".into(),
@@ -128,8 +128,8 @@ fn probe_once(layout: &Layout) {
                     error: Some(err),
                     at: now.clone(),
                 },
-            },
-        )
+            }
+        })
         .collect();
     if let Ok(bytes) = serde_json::to_vec_pretty(&health)
         && let Err(e) = write_atomic(&layout.tunnel_health(), &bytes)

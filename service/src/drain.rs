@@ -17,7 +17,7 @@ use std::time::Duration;
 use rustix::net::{Shutdown, shutdown};
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
 
-use xp2p_core::procfs;
+use xp2p_platform::procfs;
 
 /// What draining did, for the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,7 @@ pub struct ApplyResult {
     /// The role's TUN after the OS-state reconcile that follows the apply
     /// (absent where the service owns no OS state).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tun: Option<xp2p_core::tunstate::TunView>,
+    pub tun: Option<xp2p_store::tunstate::TunView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,13 +77,13 @@ pub enum Event {
     #[serde(rename = "health")]
     Health {
         role: Role,
-        inbounds: Vec<xp2p_core::status::InboundHealth>,
+        inbounds: Vec<xp2p_store::status::InboundHealth>,
     },
     #[serde(rename = "markers")]
     Markers {
         role: Role,
-        request: Option<xp2p_core::store::markers::RequestEntry>,
-        error: Option<xp2p_core::store::markers::ErrorEntry>,
+        request: Option<xp2p_store::markers::RequestEntry>,
+        error: Option<xp2p_store::markers::ErrorEntry>,
     },
     #[serde(rename = "core.state")]
     CoreState {
@@ -102,7 +102,7 @@ pub enum Event {
     #[serde(rename = "tun.phase")]
     TunPhase {
         role: Role,
-        tun: xp2p_core::tunstate::TunView,
+        tun: xp2p_store::tunstate::TunView,
     },
     #[serde(rename = "desired.changed")]
     DesiredChanged { role: Role, digest: String },

@@ -15,12 +15,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, broadcast, mpsc};
-use xp2p_core::ipc::frame::{ReadOutcome, read_frame};
-use xp2p_core::ipc::{Frame, MAX_FRAME, PROTO};
-use xp2p_core::store::journal;
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::store::markers;
-use xp2p_core::{Layout, Role, status};
+use xp2p_core::{Layout, Role};
+use xp2p_ipc::frame::{ReadOutcome, read_frame};
+use xp2p_ipc::{Frame, MAX_FRAME, PROTO};
+use xp2p_store::journal;
+use xp2p_store::live::{self, Slot};
+use xp2p_store::markers;
+use xp2p_store::status;
 
 use crate::apply::RunnerCmd;
 use crate::events::EventBus;
@@ -642,7 +643,7 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
             };
             let l = ctx.layout.clone();
             let res = tokio::task::spawn_blocking(move || {
-                xp2p_core::desired::mode::set_mode(&l, role, &change)?;
+                xp2p_store::desired_edit::set_mode(&l, role, &change)?;
                 markers::write_request(&l, role).map_err(|e| e.to_string())
             })
             .await;
@@ -754,7 +755,7 @@ async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
 pub fn render(layout: &Layout, role: Role, which: &str) -> Result<String, String> {
     let slot = match which {
         "desired" => {
-            return xp2p_core::pipeline::compile_role(layout, role, &Default::default())
+            return xp2p_store::pipeline::compile_role(layout, role, &Default::default())
                 .map(|(_, _, c)| String::from_utf8_lossy(&c.xray_json).into_owned())
                 .map_err(|p| p.to_string());
         }

@@ -26,19 +26,19 @@ use std::time::Duration;
 #[cfg(unix)]
 use tokio::signal::unix::{SignalKind, signal};
 use xp2p_core::desired::ServiceSection;
-use xp2p_core::digest::sha256_hex;
-use xp2p_core::store::instance_lock::{self, InstanceLock, InstanceLockError};
-use xp2p_core::store::journal::{self, Journal, Outcome, Record, RecordError};
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::store::{markers, swap};
 use xp2p_core::{ErrorCode, Layout, Role};
+use xp2p_store::digest::sha256_hex;
+use xp2p_store::instance_lock::{self, InstanceLock, InstanceLockError};
+use xp2p_store::journal::{self, Journal, Outcome, Record, RecordError};
+use xp2p_store::live::{self, Slot};
+use xp2p_store::{markers, swap};
 
 use crate::apply::{Runner, SharedJournal, journal_append};
 use crate::events::EventBus;
 use crate::logtail::LogTail;
 use crate::supervisor::RoleSupervisor;
-use xp2p_core::procfs;
-use xp2p_core::store::session;
+use xp2p_platform::procfs;
+use xp2p_store::session;
 
 /// Exit status when there is nothing to run (systemd: `RestartPreventExitStatus=78`).
 pub const EXIT_NO_CONFIG: i32 = 78;
@@ -76,7 +76,8 @@ fn service_section(layout: &Layout) -> ServiceSection {
     for role in Role::ALL {
         // Bounded and non-blocking: a FIFO or a device there must not hang start-up.
         let path = layout.desired_toml(role);
-        let Ok(bytes) = xp2p_core::fsread::read_operator_file(&path, xp2p_core::fsread::MAX_TOML)
+        let Ok(bytes) =
+            xp2p_platform::fsread::read_operator_file(&path, xp2p_platform::fsread::MAX_TOML)
         else {
             continue;
         };
@@ -102,7 +103,8 @@ pub fn logging_section(layout: &Layout) -> xp2p_core::desired::LoggingSection {
     for role in Role::ALL {
         // Bounded and non-blocking: a FIFO or a device there must not hang start-up.
         let path = layout.desired_toml(role);
-        let Ok(bytes) = xp2p_core::fsread::read_operator_file(&path, xp2p_core::fsread::MAX_TOML)
+        let Ok(bytes) =
+            xp2p_platform::fsread::read_operator_file(&path, xp2p_platform::fsread::MAX_TOML)
         else {
             continue;
         };
@@ -340,7 +342,7 @@ async fn serve(opts: RunOptions) -> i32 {
         let r = *role;
         let recs = records.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let digest = xp2p_core::digest::read_desired(&l, r)
+            let digest = xp2p_store::digest::read_desired(&l, r)
                 .map(|f| f.digest())
                 .unwrap_or_default();
             let live_digest = live::read_runtime(&l, r, Slot::Live).ok().flatten().map(|rt| rt.desired_digest);
@@ -349,7 +351,7 @@ async fn serve(opts: RunOptions) -> i32 {
                 // now gives other bytes (xp2p itself changed, e.g. an upgrade).
                 if compiler_output_changed(&l, r) {
                     tracing::info!(role = %r, "compiled config differs from Live for the same Desired (xp2p upgraded?): apply requested");
-                    xp2p_core::store::markers::write_request(&l, r).map_err(|e| e.to_string())?;
+                    xp2p_store::markers::write_request(&l, r).map_err(|e| e.to_string())?;
                 }
                 return Ok::<Option<String>, String>(None);
             }
@@ -574,7 +576,7 @@ fn compiler_output_changed(layout: &Layout, role: Role) -> bool {
     let Ok(Some(live)) = live::read_xray(layout, role, Slot::Live) else {
         return false;
     };
-    match xp2p_core::pipeline::compile_role(layout, role, &Default::default()) {
+    match xp2p_store::pipeline::compile_role(layout, role, &Default::default()) {
         Ok((_, _, compiled)) => compiled.xray_json != live,
         Err(_) => false,
     }

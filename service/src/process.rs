@@ -15,7 +15,7 @@ use rustix::process::{
 };
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
-use xp2p_core::coreproc::CoreInfo;
+use xp2p_store::coreproc::CoreInfo;
 
 /// How a core ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, broadcast, mpsc};
 use xp2p_core::compile::RuntimeInfo;
-use xp2p_core::coreproc::CoreInfo;
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::store::markers::now_rfc3339;
 use xp2p_core::{ErrorCode, Layout, Role};
+use xp2p_store::coreproc::CoreInfo;
+use xp2p_store::live::{self, Slot};
+use xp2p_store::markers::now_rfc3339;
 
 use crate::drain;
 use crate::events::{Event, EventBus};
 use crate::logtail::LogTail;
 use crate::process::CoreProc;
-use xp2p_core::procfs;
-use xp2p_core::store::session::{self, Backoff, SessionRecord, SessionStatus};
+use xp2p_platform::procfs;
+use xp2p_store::session::{self, Backoff, SessionRecord, SessionStatus};
 
 /// How long a new core may take to be ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -323,7 +323,7 @@ impl RoleSupervisor {
         let (layout, role) = (self.layout.clone(), self.role);
         let inbounds = tokio::task::spawn_blocking(move || {
             let rt = live::read_runtime(&layout, role, Slot::Live).ok().flatten();
-            xp2p_core::status::core_view(rec.as_ref(), rt.as_ref()).inbounds
+            xp2p_store::status::core_view(rec.as_ref(), rt.as_ref()).inbounds
         })
         .await
         .unwrap_or_default();
@@ -787,13 +787,13 @@ pub async fn stop_cores_without_live(layout: &Layout, role: Role) -> Vec<i32> {
         let (l, r) = (layout.clone(), role);
         let requested = tokio::task::spawn_blocking(move || {
             if !l.desired_toml(r).is_file()
-                || xp2p_core::store::markers::read_requests(&l)
+                || xp2p_store::markers::read_requests(&l)
                     .requests
                     .contains_key(&r)
             {
                 return None;
             }
-            Some(xp2p_core::store::markers::write_request(&l, r).map_err(|e| e.to_string()))
+            Some(xp2p_store::markers::write_request(&l, r).map_err(|e| e.to_string()))
         })
         .await
         .ok()
@@ -825,7 +825,7 @@ pub fn live_unusable(layout: &Layout, role: Role) -> Option<String> {
         Err(e) => return Some(format!("{}: {e}", dir.join(live::RUNTIME_JSON).display())),
     };
     match live::read_xray(layout, role, Slot::Live) {
-        Ok(Some(b)) if xp2p_core::digest::sha256_hex(&b) == rt.config_sha256 => None,
+        Ok(Some(b)) if xp2p_store::digest::sha256_hex(&b) == rt.config_sha256 => None,
         Ok(Some(_)) => Some(format!(
             "{} is not the config {} describes (sha256 differs)",
             dir.join(live::XRAY_JSON).display(),
@@ -863,13 +863,13 @@ impl RoleSupervisor {
         let reapply = tokio::task::spawn_blocking(move || {
             let why = live_unusable(&layout, role)?;
             if !layout.desired_toml(role).is_file()
-                || xp2p_core::store::markers::read_requests(&layout)
+                || xp2p_store::markers::read_requests(&layout)
                     .requests
                     .contains_key(&role)
             {
                 return Some((why, None));
             }
-            let id = xp2p_core::store::markers::write_request(&layout, role);
+            let id = xp2p_store::markers::write_request(&layout, role);
             Some((why, Some(id.map_err(|e| e.to_string()))))
         })
         .await
@@ -926,7 +926,7 @@ impl RoleSupervisor {
 /// The core named by Live's runtime.json.
 pub fn live_core(layout: &Layout, role: Role) -> Result<CoreInfo, StartError> {
     let rt = live_runtime(layout, role)?;
-    xp2p_core::coreproc::probe(std::path::Path::new(&rt.core.path)).map_err(|e| StartError {
+    xp2p_store::coreproc::probe(std::path::Path::new(&rt.core.path)).map_err(|e| StartError {
         code: ErrorCode::CoreNotFound,
         message: e.to_string(),
     })

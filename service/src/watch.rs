@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
-use xp2p_core::digest::read_desired;
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::store::markers;
 use xp2p_core::{Layout, Role};
+use xp2p_store::digest::read_desired;
+use xp2p_store::live::{self, Slot};
+use xp2p_store::markers;
 
 use crate::apply::RunnerCmd;
 use crate::events::{Event, EventBus};

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use xp2p_core::ipc::ConnectError;
-use xp2p_core::ipc::client::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, answer_error};
-use xp2p_core::ipc::{Frame, IpcClient};
-use xp2p_core::store::markers;
-use xp2p_core::tunstate::{Phase, TunView};
-use xp2p_core::{Layout, Role, pipeline, text};
+use xp2p_core::{Layout, Role, text};
+use xp2p_ipc::ConnectError;
+use xp2p_ipc::client::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, answer_error};
+use xp2p_ipc::{Frame, IpcClient};
+use xp2p_store::markers;
+use xp2p_store::pipeline;
+use xp2p_store::tunstate::{Phase, TunView};
 
 use super::ipc::{connect_error, connect_within, fail, runtime};
 use crate::args::{ApplyArgs, ControlArgs, RoleOrAll};

@@ -43,10 +43,10 @@ fn free_port() -> std::io::Result<u16> {
 
 /// Every demo file holds the demo's password or key: owner only (0600).
 fn write(path: &Path, text: &str) -> Result<(), String> {
-    xp2p_core::store::atomic::write_secret(
+    xp2p_store::atomic::write_secret(
         path,
         text.as_bytes(),
-        xp2p_core::secrets::SecretAccess::OWNER_ONLY,
+        xp2p_store::secrets::SecretAccess::OWNER_ONLY,
     )
     .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use serde_json::json;
 use xp2p_core::Layout;
-use xp2p_core::deploy::{self, DeployError, Event, client, interrupt, server};
-use xp2p_core::link::DeployLink;
+use xp2p_deploy::link::DeployLink;
+use xp2p_deploy::{self as deploy, DeployError, Event, client, interrupt, server};
 
 use crate::args::{ClientDeployArgs, ServerDeployArgs};
 use crate::exit;
@@ -26,7 +26,7 @@ macro_rules! out {
 struct Publisher {
     deploy_id: String,
     role: &'static str,
-    conn: std::sync::Mutex<Option<(tokio::runtime::Runtime, xp2p_core::ipc::IpcClient)>>,
+    conn: std::sync::Mutex<Option<(tokio::runtime::Runtime, xp2p_ipc::IpcClient)>>,
 }
 
 impl Publisher {
@@ -38,7 +38,7 @@ impl Publisher {
                 .build()
                 .ok()?;
             let client = rt
-                .block_on(xp2p_core::ipc::IpcClient::connect(
+                .block_on(xp2p_ipc::IpcClient::connect(
                     &socket,
                     concat!("xp2p-deploy ", env!("CARGO_PKG_VERSION")),
                 ))
@@ -59,7 +59,7 @@ impl Publisher {
         let Some((rt, client)) = guard.as_mut() else {
             return;
         };
-        let f = xp2p_core::ipc::Frame::new("deploy.progress", None)
+        let f = xp2p_ipc::Frame::new("deploy.progress", None)
             .with("deploy_id", self.deploy_id.as_str())
             .with("role", self.role)
             .with("step", step)

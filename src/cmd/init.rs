@@ -1,9 +1,8 @@
 //! `xp2p init`: write a commented starter TOML from `assets/` (0600, or 0640
 //! for `[service] socket_group`: it will hold credentials).
 
-use xp2p_core::secrets::SecretAccess;
-use xp2p_core::store::atomic::write_secret;
 use xp2p_core::{Layout, Role};
+use xp2p_store::atomic::write_secret;
 
 use crate::args::InitArgs;
 use crate::exit;
@@ -25,7 +24,11 @@ pub fn run(layout: &Layout, a: &InitArgs) -> i32 {
         Role::Client => CLIENT_TEMPLATE,
         Role::Server => SERVER_TEMPLATE,
     };
-    if let Err(e) = write_secret(&path, template.as_bytes(), SecretAccess::for_layout(layout)) {
+    if let Err(e) = write_secret(
+        &path,
+        template.as_bytes(),
+        xp2p_store::secrets::for_layout(layout),
+    ) {
         eprintln!("error: cannot write {}: {e}", path.display());
         return exit::FAILED;
     }

@@ -3,8 +3,8 @@
 //! aware, control characters escaped).
 
 use xp2p_core::Layout;
-use xp2p_core::ipc::{ConnectError, IpcClient};
 use xp2p_core::text::escape_control;
+use xp2p_ipc::{ConnectError, IpcClient};
 
 use crate::exit;
 
@@ -58,7 +58,7 @@ pub fn connect_error(command: &str, json: bool, e: &ConnectError) -> i32 {
 
 /// Connects and says hello, bounded by the client's default connect timeout.
 pub async fn connect(layout: &Layout) -> Result<IpcClient, ConnectError> {
-    connect_within(layout, xp2p_core::ipc::client::CONNECT_TIMEOUT).await
+    connect_within(layout, xp2p_ipc::client::CONNECT_TIMEOUT).await
 }
 
 /// Connects and says hello within `bound`.

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use xp2p_core::ipc::Frame;
-use xp2p_core::ipc::client::answer_error;
-use xp2p_core::store::journal::{self, Record};
 use xp2p_core::text::escape_control;
 use xp2p_core::{Layout, Role};
+use xp2p_ipc::Frame;
+use xp2p_ipc::client::answer_error;
+use xp2p_store::journal::{self, Record};
 
 use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::JournalArgs;
@@ -102,7 +102,7 @@ fn via_service(
     rt.block_on(async {
         let mut c = match connect(layout).await {
             Ok(c) => c,
-            Err(xp2p_core::ipc::ConnectError::NotRunning(_)) => {
+            Err(xp2p_ipc::ConnectError::NotRunning(_)) => {
                 let msg = format!("{denied} (and no service runs to ask)");
                 return Err(fail(
                     COMMAND,

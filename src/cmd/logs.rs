@@ -5,9 +5,9 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use notify::{RecursiveMode, Watcher};
-use xp2p_core::ipc::Frame;
-use xp2p_core::ipc::client::answer_error;
 use xp2p_core::{Layout, Role};
+use xp2p_ipc::Frame;
+use xp2p_ipc::client::answer_error;
 
 use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::LogsArgs;
@@ -102,7 +102,7 @@ fn via_service(layout: &Layout, role: Role, denied: &str) -> i32 {
     rt.block_on(async {
         let mut c = match connect(layout).await {
             Ok(c) => c,
-            Err(xp2p_core::ipc::ConnectError::NotRunning(_)) => {
+            Err(xp2p_ipc::ConnectError::NotRunning(_)) => {
                 let msg = format!("{denied} (and no service runs to ask)");
                 return fail(COMMAND, false, "permission_denied", &msg, exit::PERMISSION);
             }

@@ -3,7 +3,8 @@
 //! (`--wait` waits for it). The service then reconciles TUN, routes and DNS.
 
 use xp2p_core::Role;
-use xp2p_core::desired::mode::{ModeChange, set_mode};
+use xp2p_core::desired::mode::ModeChange;
+use xp2p_store::desired_edit::set_mode;
 
 use super::apply::run_apply_expecting;
 use super::ipc::fail;

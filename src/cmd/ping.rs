@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::{Layout, Role, diag};
+use xp2p_core::{Layout, Role};
+use xp2p_store::live::{self, Slot};
 
 use crate::args::PingArgs;
 use crate::exit;
@@ -55,7 +55,7 @@ pub fn run(layout: &Layout, a: &PingArgs) -> i32 {
         let mut rtts = Vec::new();
         let mut last_err = None;
         for seq in 1..=a.count.max(1) {
-            match diag::ping(socks_addr, marker, Duration::from_secs(5)) {
+            match xp2p_deploy::probe::ping(socks_addr, marker, Duration::from_secs(5)) {
                 Ok(rtt) => {
                     let ms = rtt.as_secs_f64() * 1000.0;
                     if !a.json {

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 use xp2p_core::Layout;
-use xp2p_core::ipc::Frame;
-use xp2p_core::ipc::client::answer_error;
+use xp2p_ipc::Frame;
+use xp2p_ipc::client::answer_error;
 
 use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::RepairArgs;
@@ -26,7 +26,7 @@ pub fn run(layout: &Layout, a: &RepairArgs) -> i32 {
                 Ok(ans) => report_service(a, ans.body.get("tun").cloned().unwrap_or(Value::Null)),
                 Err(e) => connect_error(COMMAND, a.json, &e),
             },
-            Err(e @ xp2p_core::ipc::ConnectError::PermissionDenied(_)) => {
+            Err(e @ xp2p_ipc::ConnectError::PermissionDenied(_)) => {
                 connect_error(COMMAND, a.json, &e)
             }
             Err(_) => offline(layout, a).await,

@@ -6,9 +6,9 @@ use std::process::Command;
 
 use xp2p_core::Layout;
 use xp2p_core::desired::{LogFormat, LogLevel};
-use xp2p_core::store::atomic::write_atomic;
 use xp2p_service::RunOptions;
 use xp2p_service::platform::systemd;
+use xp2p_store::atomic::write_atomic;
 
 use crate::args::{ServiceCommand, ServiceInstallArgs, ServiceManageArgs};
 use crate::exit;
@@ -48,7 +48,7 @@ fn init_tracing(layout: &Layout) -> Option<tracing_appender::non_blocking::Worke
         .with_target(false);
     // The folder first (0750): the appender's pruning lists it at once and logs
     // "Error reading the log directory" when it is missing.
-    if let Err(e) = layout.ensure_log_root() {
+    if let Err(e) = xp2p_store::dirs::ensure_log_root(layout) {
         eprintln!(
             "xp2p service: cannot create {}: {e}",
             layout.log_root().display()

@@ -1,8 +1,9 @@
 //! Where a config side comes from: Desired compiled now, or a published slot.
 
 use xp2p_core::compile::CompileContext;
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::{Layout, Problems, Role, pipeline};
+use xp2p_core::{Layout, Problems, Role};
+use xp2p_store::live::{self, Slot};
+use xp2p_store::pipeline;
 
 use crate::args::Which;
 
@@ -50,7 +51,7 @@ fn via_service(layout: &Layout, role: Role, which: Which) -> Option<Result<Vec<u
         .ok()?;
     rt.block_on(async {
         let mut c = super::ipc::connect(layout).await.ok()?;
-        let f = xp2p_core::ipc::Frame::new("render", None)
+        let f = xp2p_ipc::Frame::new("render", None)
             .with("role", role.as_str())
             .with("which", label(which));
         let ans = c.request(f).await.ok()?;

@@ -5,9 +5,10 @@
 use std::borrow::Cow;
 
 use serde_json::{Value, json};
-use xp2p_core::ipc::{ConnectError, Frame};
+use xp2p_core::Layout;
 use xp2p_core::text::escape_control;
-use xp2p_core::{Layout, status};
+use xp2p_ipc::{ConnectError, Frame};
+use xp2p_store::status;
 
 use super::ipc::{connect, connect_error, runtime};
 use crate::args::StatusArgs;
@@ -37,7 +38,7 @@ pub fn run(layout: &Layout, a: &StatusArgs) -> i32 {
                     print_state(f.body.get("state").unwrap_or(&Value::Null), a.json, command);
                     exit::OK
                 }
-                Ok(f) => connect_error(command, a.json, &xp2p_core::ipc::client::answer_error(&f)),
+                Ok(f) => connect_error(command, a.json, &xp2p_ipc::client::answer_error(&f)),
                 Err(e @ ConnectError::NotAnswering(_)) => silent(layout, a.json, command, &e),
                 Err(e) => connect_error(command, a.json, &e),
             };
@@ -188,7 +189,7 @@ fn print_state(state: &Value, json_out: bool, command: &str) {
                     .map_or(String::new(), |e| format!(" — {}", escape_control(e))),
             );
         }
-        let tun = serde_json::from_value::<xp2p_core::tunstate::TunView>(r["tun"].clone())
+        let tun = serde_json::from_value::<xp2p_store::tunstate::TunView>(r["tun"].clone())
             .map(|t| t.summary())
             .unwrap_or_else(|_| r["tun_phase"].as_str().unwrap_or("disabled").to_string());
         println!("        tun: {}", escape_control(&tun));

@@ -3,10 +3,11 @@
 //! the core has its control characters escaped.
 
 use xp2p_core::compile::CompileContext;
-use xp2p_core::coreproc::{TestOutcome, test_config};
-use xp2p_core::store::atomic::write_synced;
 use xp2p_core::text::escape_control;
-use xp2p_core::{Layout, Role, pipeline};
+use xp2p_core::{Layout, Role};
+use xp2p_store::atomic::write_synced;
+use xp2p_store::coreproc::{TestOutcome, test_config};
+use xp2p_store::pipeline;
 
 use crate::args::ValidateArgs;
 use crate::exit;
@@ -88,8 +89,8 @@ fn validate_role(layout: &Layout, role: Role) -> bool {
 /// One warning line per file holding credentials or keys that others may read
 /// (the exit code does not change: the operator chose the mode).
 fn warn_readable_secrets(layout: &Layout) {
-    for path in xp2p_core::secrets::secret_files(layout) {
-        if let Some(mode) = xp2p_core::secrets::world_readable(&path) {
+    for path in xp2p_store::secrets::secret_files(layout) {
+        if let Some(mode) = xp2p_store::secrets::world_readable(&path) {
             eprintln!(
                 "warning: {}: holds secrets but is readable by others (mode {mode:04o}; chmod o-r it)",
                 escape_control(&path.display().to_string())

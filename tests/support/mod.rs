@@ -295,8 +295,8 @@ impl Drop for HttpOrigin {
 /// `GET / HTTP/1.0` to `target` through the SOCKS5 proxy at `socks` (no auth,
 /// CONNECT to an IPv4 address); returns the whole response as text.
 pub fn socks5_get(socks: SocketAddr, target: SocketAddr, timeout: Duration) -> io::Result<String> {
-    // The handshake is the product's own (xp2p_core::socks5).
-    let mut s = xp2p_core::socks5::connect(socks, target, timeout)?;
+    // The handshake is the product's own (xp2p_deploy::socks5).
+    let mut s = xp2p_deploy::socks5::connect(socks, target, timeout)?;
     s.write_all(format!("GET / HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes())?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;

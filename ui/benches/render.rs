@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use xp2p_core::Role;
-use xp2p_core::status::{AttemptView, CoreView, InboundHealth, PhaseMark, RoleView, SlotView};
+use xp2p_store::status::{AttemptView, CoreView, InboundHealth, PhaseMark, RoleView, SlotView};
 use xp2p_ui::state::{Conn, DiffText, LoadedDiff, State, View};
 use xp2p_ui::views::{self, Theme};
 

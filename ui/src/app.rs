@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
-use xp2p_core::ipc::{Frame, IpcClient};
 use xp2p_core::{Layout, Role};
+use xp2p_ipc::{Frame, IpcClient};
 
 use crate::keys;
 use crate::source;

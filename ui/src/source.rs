@@ -2,11 +2,12 @@
 //! running — the files, read-only (the offline fallback of architecture.md).
 
 use xp2p_core::compile::CompileContext;
-use xp2p_core::ipc::{Frame, IpcClient};
-use xp2p_core::status::{self, RoleView};
-use xp2p_core::store::journal::{self, Record};
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::{Layout, Role, diff, pipeline};
+use xp2p_core::{Layout, Role, diff};
+use xp2p_ipc::{Frame, IpcClient};
+use xp2p_store::journal::{self, Record};
+use xp2p_store::live::{self, Slot};
+use xp2p_store::pipeline;
+use xp2p_store::status::{self, RoleView};
 
 use crate::state::{AttemptRow, DIFF_PAIRS, DiffText, LoadedDiff};
 

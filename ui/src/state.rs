@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::Value;
 use xp2p_core::Role;
-use xp2p_core::status::RoleView;
+use xp2p_store::status::RoleView;
 
 /// Lines of core log kept for the Logs view.
 pub const LOG_LINES: usize = 5000;

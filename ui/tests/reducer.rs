@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use xp2p_core::Role;
-use xp2p_core::status::{CoreView, RoleView};
+use xp2p_store::status::{CoreView, RoleView};
 use xp2p_ui::state::{
     Action, AttemptRow, Confirm, Conn, DIFF_PAIRS, DiffText, Effect, LOG_LINES, LiveAttempt,
     LoadedDiff, State, StatusMsg, View, reduce,
@@ -1388,7 +1388,7 @@ fn deploy_form_edits_starts_and_follows_a_deploy() {
 
 #[test]
 fn a_snapshot_settles_an_attempt_whose_result_event_was_lost() {
-    use xp2p_core::status::AttemptView;
+    use xp2p_store::status::AttemptView;
     let s = event(
         online(),
         json!({"kind": "apply.start", "role": "client", "attempt_id": "a-1", "request_id": "r-1"}),

@@ -8,9 +8,9 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
-use xp2p_core::status::{AttemptView, CoreView, InboundHealth, PhaseMark, RoleView, SlotView};
-use xp2p_core::store::markers::{ErrorEntry, RequestEntry};
 use xp2p_core::{ConfigError, ErrorCode, Problems, Role};
+use xp2p_store::markers::{ErrorEntry, RequestEntry};
+use xp2p_store::status::{AttemptView, CoreView, InboundHealth, PhaseMark, RoleView, SlotView};
 use xp2p_ui::source::diff_text;
 use xp2p_ui::state::{
     Action, AttemptRow, Confirm, Conn, LiveAttempt, LoadedDiff, State, StatusMsg, View, reduce,
@@ -265,8 +265,8 @@ fn dashboard_full_tunnel_pending() {
     // dashboard says why and when the next try is.
     let client = RoleView {
         tun_phase: "full_pending".into(),
-        tun: Some(xp2p_core::tunstate::TunView {
-            phase: xp2p_core::tunstate::Phase::FullPending,
+        tun: Some(xp2p_store::tunstate::TunView {
+            phase: xp2p_store::tunstate::Phase::FullPending,
             mode: "full".into(),
             device: "xp2pc".into(),
             pending_reason: Some("no_default_route".into()),

@@ -1,11 +1,7 @@
-//! The xray-core binary: discovery, flavour and capabilities, the core's own
-//! config test. Used by the CLI, the service and deploy alike.
+//! The xray-core binary as the domain knows it: flavour, capabilities and the
+//! command lines it is run and tested with. Finding it and running it
+//! (`discover`, `probe`, `test_config`) are `xp2p-store`'s.
 
-pub mod bounded;
-pub mod discover;
 pub mod flavour;
-pub mod selftest;
 
-pub use discover::{DiscoveryError, discover, probe};
-pub use flavour::{Capabilities, CoreInfo, Flavour};
-pub use selftest::{TestOutcome, test_config};
+pub use flavour::{Capabilities, CoreInfo, Flavour, parse_version_output};

@@ -1,4 +1,4 @@
-//! Reading and parsing the Desired TOML files. Parse errors carry the file,
+//! Parsing the Desired TOML files. Parse errors carry the file,
 //! line:column and the key path; semantic checks are in [`super::validate`].
 
 use std::path::Path;
@@ -33,40 +33,6 @@ pub fn parse_client(file: &Path, src: &str) -> Result<ClientDesired, Problems> {
 
 pub fn parse_server(file: &Path, src: &str) -> Result<ServerDesired, Problems> {
     parse_toml(file, src).map_err(Problems::one)
-}
-
-/// Reads a Desired file (bounded, regular files only, never blocking);
-/// `Ok(None)` when it does not exist.
-pub fn read_source(file: &Path, shown_as: &Path) -> Result<Option<String>, Problems> {
-    let unreadable =
-        |msg: String| Problems::one(ConfigError::new(ErrorCode::InvalidToml, shown_as, "", msg));
-    match crate::fsread::read_operator_file_opt(file, crate::fsread::MAX_TOML) {
-        Ok(Some(bytes)) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| unreadable("file is not valid UTF-8".into())),
-        Ok(None) => Ok(None),
-        Err(e) => Err(unreadable(e.reason())),
-    }
-}
-
-pub fn load_client(
-    file: &Path,
-    shown_as: &Path,
-) -> Result<Option<(ClientDesired, String)>, Problems> {
-    match read_source(file, shown_as)? {
-        Some(src) => parse_client(shown_as, &src).map(|m| Some((m, src))),
-        None => Ok(None),
-    }
-}
-
-pub fn load_server(
-    file: &Path,
-    shown_as: &Path,
-) -> Result<Option<(ServerDesired, String)>, Problems> {
-    match read_source(file, shown_as)? {
-        Some(src) => parse_server(shown_as, &src).map(|m| Some((m, src))),
-        None => Ok(None),
-    }
 }
 
 #[cfg(test)]

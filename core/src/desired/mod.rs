@@ -8,5 +8,5 @@ pub mod model;
 pub mod names;
 pub mod validate;
 
-pub use load::{load_client, load_server, parse_client, parse_server};
+pub use load::{parse_client, parse_server};
 pub use model::*;

@@ -1,18 +1,13 @@
-//! Switching a role's TUN mode in Desired (`xp2p client mode …`, `xp2p server
-//! mode …`, IPC `mode`): under the role lock, edit only the mode keys of the
-//! TOML (comments and layout kept), refuse a result that does not validate,
-//! write it atomically. Applying it is the caller's next step.
+//! A role's TUN mode in Desired (`xp2p client mode …`, `xp2p server mode …`,
+//! IPC `mode`): the modes, and the edit of only the mode keys of the TOML
+//! (comments and layout kept). Writing it under the role lock, validated, is
+//! `xp2p_store::desired_edit::set_mode`.
 
 use std::path::Path;
 
 use toml_edit::{DocumentMut, value};
 
-use crate::compile;
-use crate::layout::Layout;
-use crate::pipeline;
 use crate::role::Role;
-use crate::secrets::SecretAccess;
-use crate::store::atomic::write_secret;
 
 /// The mode a command asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,35 +49,9 @@ impl ModeChange {
     }
 }
 
-/// Writes the mode into `xp2p-<role>.toml`. Returns whether the file changed.
-pub fn set_mode(layout: &Layout, role: Role, change: &ModeChange) -> Result<bool, String> {
-    let _lock = crate::deploy::desired_io::lock_role(layout, role).map_err(|e| e.to_string())?;
-    let path = layout.desired_toml(role);
-    let src = match crate::fsread::read_operator_file(&path, crate::fsread::MAX_TOML) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map_err(|_| format!("{}: file is not valid UTF-8", path.display()))?,
-        Err(crate::fsread::ReadError::NotFound(_)) => {
-            return Err(format!(
-                "{} does not exist (create it: xp2p init --role {role})",
-                path.display()
-            ));
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let edited = edit(&path, &src, role, change)?;
-    if edited == src {
-        return Ok(false);
-    }
-    let mut files = pipeline::read(layout, role).map_err(|p| p.to_string())?;
-    files.toml = Some(edited.clone().into_bytes());
-    compile::check(layout, &files).map_err(|p| format!("the new mode would not validate: {p}"))?;
-    // An existing file keeps the mode and owner the operator gave it.
-    write_secret(&path, edited.as_bytes(), SecretAccess::for_layout(layout))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(true)
-}
-
-fn edit(path: &Path, src: &str, role: Role, change: &ModeChange) -> Result<String, String> {
+/// The TOML text `src` with the mode keys of `change` written into the role's
+/// table (comments and layout kept).
+pub fn edit(path: &Path, src: &str, role: Role, change: &ModeChange) -> Result<String, String> {
     let mut doc: DocumentMut = src
         .parse()
         .map_err(|e| format!("cannot edit {}: {e}", path.display()))?;

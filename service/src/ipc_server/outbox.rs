@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use xp2p_core::ipc::{Frame, MAX_FRAME};
+use xp2p_ipc::{Frame, MAX_FRAME};
 
 /// Frames queued per client before it is declared slow.
 const QUEUE_FRAMES: usize = 256;

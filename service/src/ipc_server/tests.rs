@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use xp2p_core::ipc::{Frame, MAX_FRAME};
 use xp2p_core::{Layout, Role};
+use xp2p_ipc::{Frame, MAX_FRAME};
 
 use super::*;
 use crate::events::{Event, EventBus};
@@ -175,7 +175,7 @@ async fn a_render_over_the_frame_limit_is_refused_as_too_large() {
     let live = ctx.layout.live_dir(Role::Client);
     std::fs::create_dir_all(&live).unwrap();
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * MAX_FRAME));
-    std::fs::write(live.join(xp2p_core::store::live::XRAY_JSON), big).unwrap();
+    std::fs::write(live.join(xp2p_store::live::XRAY_JSON), big).unwrap();
     let ask = Frame::new("render", Some(4))
         .with("role", "client")
         .with("which", "live");
@@ -194,17 +194,15 @@ async fn connections_over_the_cap_are_told_busy() {
     let server = tokio::spawn(serve(listener, ctx));
     let mut held = Vec::new();
     for _ in 0..MAX_CONNECTIONS {
-        let c = xp2p_core::ipc::IpcClient::connect(&path, "t").await;
+        let c = xp2p_ipc::IpcClient::connect(&path, "t").await;
         held.push(c.expect("within the cap"));
     }
-    let refused = xp2p_core::ipc::IpcClient::connect(&path, "t").await;
+    let refused = xp2p_ipc::IpcClient::connect(&path, "t").await;
     let e = refused.err().expect("over the cap");
     assert!(e.to_string().contains("busy"), "{e}");
     held.pop();
     // A slot frees when a connection closes.
-    assert!(
-        wait_for(|| async { xp2p_core::ipc::IpcClient::connect(&path, "t").await.is_ok() }).await
-    );
+    assert!(wait_for(|| async { xp2p_ipc::IpcClient::connect(&path, "t").await.is_ok() }).await);
     server.abort();
 }
 

@@ -10,7 +10,7 @@
 //! `cfg(windows)`, written against tokio's `named_pipe`, and awaits a Windows
 //! build. Wiring it into `serve()` in lib.rs is part of the Windows port.
 
-use xp2p_core::ipc::windows_pipe::{
+use xp2p_ipc::windows_pipe::{
     CLIENT_ACCESS, PeerIdentity, SID_ADMINISTRATORS, SID_SYSTEM, is_sid_string,
 };
 
@@ -121,7 +121,7 @@ mod server {
     use std::time::Duration;
 
     use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
-    use xp2p_core::ipc::windows_identity::{
+    use xp2p_ipc::windows_identity::{
         SecurityDescriptor, account_sid, current_identity, pipe_client_identity,
     };
 

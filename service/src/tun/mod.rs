@@ -13,9 +13,9 @@ use std::path::PathBuf;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use xp2p_core::store::live::{self, Slot};
-use xp2p_core::tunstate::{self, TunTarget, TunView};
 use xp2p_core::{Layout, Role};
+use xp2p_store::live::{self, Slot};
+use xp2p_store::tunstate::{self, TunTarget, TunView};
 
 use crate::events::{Event, EventBus};
 use netops::IpCommand;

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Deserialize;
-use xp2p_core::tunstate::{MainRoute, Route, Rule};
+use xp2p_store::tunstate::{MainRoute, Route, Rule};
 
 /// A network link as read.
 #[derive(Debug, Clone, PartialEq, Eq)]

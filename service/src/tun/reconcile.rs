@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use xp2p_core::Role;
-use xp2p_core::tunstate::{self, Action, DnsBackup, Mode, Phase, Route, Rule, TunState, TunTarget};
+use xp2p_store::tunstate::{
+    self, Action, DnsBackup, Mode, Phase, Route, Rule, TunState, TunTarget,
+};
 
 use super::bridge::{Bridge, BridgeKey};
 use super::dns;

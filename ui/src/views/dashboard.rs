@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
-use xp2p_core::status::RoleView;
+use xp2p_store::status::RoleView;
 
 use super::{Theme, short};
 use crate::state::{LiveAttempt, State};
@@ -60,7 +60,7 @@ pub fn age(ts: &str) -> String {
 
 /// `reason (request id)`, with the code in front unless the reason already ends
 /// with it (compile problems do: `… [invalid_toml]`).
-fn error_text(e: &xp2p_core::store::markers::ErrorEntry) -> String {
+fn error_text(e: &xp2p_store::markers::ErrorEntry) -> String {
     let id = e.request_id.get(..8).unwrap_or(&e.request_id);
     if e.reason.contains(&format!("[{}]", e.code)) {
         format!("{} (request {id})", e.reason)

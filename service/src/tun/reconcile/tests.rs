@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 use xp2p_core::Role;
-use xp2p_core::tunstate::{self, MainRoute, Mode, Phase, Route, Rule, TunState, TunTarget};
+use xp2p_store::tunstate::{self, MainRoute, Mode, Phase, Route, Rule, TunState, TunTarget};
 
 use super::Reconciler;
 use crate::tun::netops::{Link, NetOps};

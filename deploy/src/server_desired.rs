@@ -1,0 +1,432 @@
+//! The server's side of Desired for a deploy: what the server will look like
+//! (its [`ServerShape`]: name, profile, port, certificate), the candidate TOML with
+//! the new user appended (comments and layout of an existing file kept), and the
+//! commit under the role lock once the client confirmed.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{DocumentMut, Item, Table, value};
+
+use super::DEFAULT_TROJAN_PORT;
+use super::cert::{self, GeneratedCert};
+use super::desired_io::{compile_check, lock_role};
+use super::error::DeployError;
+use super::progress::Step;
+use crate::desired::{ServerDesired, ServerProfile, ServerSection, load};
+use crate::layout::Layout;
+use crate::link::Manifest;
+use crate::role::Role;
+use xp2p_core::coreproc::CoreInfo;
+use xp2p_store::atomic::write_atomic;
+
+const ROLE: Role = Role::Server;
+const HEADER: &str =
+    "# Written by `xp2p server deploy`. Edit freely; see formats.md.\n\n[server]\n";
+
+/// The server's Desired as found before the deploy.
+pub type ServerBase = super::desired_io::DesiredBase<ServerDesired>;
+
+/// Reads and parses `xp2p-server.toml` (absent is fine; unparsable is not).
+pub fn read_base(layout: &Layout, step: Step) -> Result<ServerBase, DeployError> {
+    super::desired_io::read_base(layout, ROLE, step, load::parse_server)
+}
+
+/// The core the server's Desired names (or discovery finds).
+pub fn find_core(layout: &Layout, base: &ServerBase) -> Result<CoreInfo, DeployError> {
+    let configured = base.model.as_ref().map_or("", |m| m.core.path.as_str());
+    super::desired_io::find_core(layout, configured, Step::WaitingForClient)
+}
+
+/// What the client will connect to; must not change between validation and commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerShape {
+    pub server_name: String,
+    pub profile: ServerProfile,
+    pub trojan_port: u16,
+    pub listen: IpAddr,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub cert_sha256: String,
+}
+
+/// A planned server Desired.
+#[derive(Debug, Clone)]
+pub struct ServerCandidate {
+    pub shape: ServerShape,
+    pub toml: String,
+    /// Set when the certificate and key are to be written too.
+    pub generated: Option<GeneratedCert>,
+}
+
+/// The new user.
+pub struct NewUser<'a> {
+    pub label: &'a str,
+    pub credential: &'a str,
+}
+
+fn parse_profile(p: Option<&str>) -> Result<ServerProfile, String> {
+    match p {
+        None | Some("") | Some("trojan-tls") => Ok(ServerProfile::TrojanTls),
+        Some("vless-tls") => Ok(ServerProfile::VlessTls),
+        Some("vless-tls-vision") => Ok(ServerProfile::VlessTlsVision),
+        Some(other) => Err(format!("unknown profile `{other}`")),
+    }
+}
+
+fn profile_str(p: ServerProfile) -> &'static str {
+    match p {
+        ServerProfile::TrojanTls => "trojan-tls",
+        ServerProfile::VlessTls => "vless-tls",
+        ServerProfile::VlessTlsVision => "vless-tls-vision",
+    }
+}
+
+/// Plans the server after the deploy. `generated` reuses a certificate made by an
+/// earlier plan of the same session (so commit re-plans to the same shape).
+pub fn plan(
+    layout: &Layout,
+    base: &ServerBase,
+    manifest: &Manifest,
+    user: &NewUser<'_>,
+    generated: Option<&GeneratedCert>,
+) -> Result<ServerCandidate, DeployError> {
+    let step = Step::ServerInstalling;
+    let fail = |code: &str, msg: String| DeployError::new(step, code, msg);
+    let existing = base.model.as_ref().map(|m| &m.server);
+    let defaults = ServerSection::default();
+    let s = existing.unwrap_or(&defaults);
+    let server_name = match existing {
+        Some(s) if !s.host.is_empty() => s.host.clone(),
+        _ => manifest.host.clone(),
+    };
+    let (profile, trojan_port) = match existing {
+        Some(s) => (s.profile, s.trojan_port.0),
+        None => (
+            parse_profile(manifest.profile.as_deref()).map_err(|e| fail("bad_manifest", e))?,
+            manifest.trojan_port.unwrap_or(DEFAULT_TROJAN_PORT),
+        ),
+    };
+    if trojan_port == 0 {
+        return Err(fail("bad_manifest", "trojan_port must be 1-65535".into()));
+    }
+    if s.users
+        .iter()
+        .any(|u| u.user_label.eq_ignore_ascii_case(user.label))
+    {
+        return Err(fail(
+            "user_exists",
+            format!(
+                "user `{}` already exists on this server; remove it from xp2p-server.toml or deploy with another --user",
+                user.label
+            ),
+        ));
+    }
+    let cert_path = layout.resolve_asset(&s.certificate);
+    let key_path = layout.resolve_asset(&s.key);
+    let (cert_sha256, generated) = match (cert_path.is_file(), key_path.is_file()) {
+        (true, true) => {
+            let pem = xp2p_platform::fsread::read_operator_file(
+                &cert_path,
+                xp2p_platform::fsread::MAX_PEM,
+            )
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| fail("cert_unreadable", e.to_string()))?;
+            let sha = cert::pem_cert_sha256(&pem).ok_or_else(|| {
+                fail(
+                    "cert_unreadable",
+                    format!("{} holds no PEM certificate", cert_path.display()),
+                )
+            })?;
+            (sha, None)
+        }
+        (false, false) => {
+            let g = match generated {
+                Some(g) => g.clone(),
+                None => cert::generate(&server_name).map_err(|e| fail("cert_failed", e))?,
+            };
+            (g.sha256.clone(), Some(g))
+        }
+        _ => {
+            return Err(fail(
+                "cert_incomplete",
+                format!(
+                    "only one of {} and {} exists; restore the pair or remove both",
+                    cert_path.display(),
+                    key_path.display()
+                ),
+            ));
+        }
+    };
+    let src = match &base.bytes {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => HEADER.to_string(),
+    };
+    let new_fields = existing
+        .is_none()
+        .then_some((manifest.host.as_str(), trojan_port, profile));
+    let toml = edit(&src, new_fields, user).map_err(|e| fail("invalid_desired", e))?;
+    Ok(ServerCandidate {
+        shape: ServerShape {
+            server_name,
+            profile,
+            trojan_port,
+            listen: s.listen,
+            cert_path,
+            key_path,
+            cert_sha256,
+        },
+        toml,
+        generated,
+    })
+}
+
+/// Appends the user (and, for a new file, host, port and profile).
+fn edit(
+    src: &str,
+    new_fields: Option<(&str, u16, ServerProfile)>,
+    user: &NewUser<'_>,
+) -> Result<String, String> {
+    let mut doc: DocumentMut = src
+        .parse()
+        .map_err(|e| format!("cannot edit xp2p-server.toml: {e}"))?;
+    let server = doc
+        .entry("server")
+        .or_insert(toml_edit::table())
+        .as_table_like_mut()
+        .ok_or("[server] is not a table")?;
+    if let Some((host, port, profile)) = new_fields {
+        server.insert("host", value(host));
+        server.insert("trojan_port", value(i64::from(port)));
+        if port == ServerSection::default().diag_port.0 {
+            server.insert("diag_port", value(i64::from(port) + 1));
+        }
+        server.insert("profile", value(profile_str(profile)));
+    }
+    let mut t = Table::new();
+    t.insert("user_label", value(user.label));
+    t.insert("credential", value(user.credential));
+    push_table(server, "users", t)?;
+    Ok(doc.to_string())
+}
+
+/// Pushes `t` onto the array of tables `key` of `parent` (either spelling).
+pub(crate) fn push_table(
+    parent: &mut dyn toml_edit::TableLike,
+    key: &str,
+    t: Table,
+) -> Result<(), String> {
+    match parent.get_mut(key) {
+        None => {
+            let mut aot = toml_edit::ArrayOfTables::new();
+            aot.push(t);
+            parent.insert(key, Item::ArrayOfTables(aot));
+            Ok(())
+        }
+        Some(Item::ArrayOfTables(aot)) => {
+            aot.push(t);
+            Ok(())
+        }
+        Some(item) => match item.as_array_mut() {
+            Some(arr) => {
+                arr.push(t.into_inline_table());
+                Ok(())
+            }
+            None => Err(format!("`{key}` is not a list")),
+        },
+    }
+}
+
+/// `toml` with the certificate and key pointing at `cert`/`key` (to check a
+/// candidate whose generated certificate is not written yet).
+fn with_cert_paths(toml: &str, cert: &Path, key: &Path) -> Result<String, String> {
+    let mut doc: DocumentMut = toml.parse().map_err(|e| format!("{e}"))?;
+    let server = doc
+        .get_mut("server")
+        .and_then(Item::as_table_like_mut)
+        .ok_or("[server] is missing")?;
+    server.insert("certificate", value(cert.display().to_string()));
+    server.insert("key", value(key.display().to_string()));
+    Ok(doc.to_string())
+}
+
+/// Writes a generated pair into `dir` (for the temporary core and the check).
+pub fn stage_cert(dir: &Path, g: &GeneratedCert) -> Result<(PathBuf, PathBuf), DeployError> {
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let io =
+        |e: std::io::Error| DeployError::new(Step::ServerInstalling, "internal", e.to_string());
+    std::fs::write(&c, &g.cert_pem).map_err(io)?;
+    cert::write_private(&k, g.key_pem.as_bytes()).map_err(io)?;
+    Ok((c, k))
+}
+
+/// Compiles the candidate as the server's Desired; `staged` names where a
+/// generated certificate sits meanwhile.
+pub fn check(
+    layout: &Layout,
+    core: &CoreInfo,
+    cand: &ServerCandidate,
+    staged: Option<&(PathBuf, PathBuf)>,
+    step: Step,
+) -> Result<(), DeployError> {
+    let toml = match staged {
+        Some((c, k)) => with_cert_paths(&cand.toml, c, k)
+            .map_err(|e| DeployError::new(step, "invalid_desired", e))?,
+        None => cand.toml.clone(),
+    };
+    compile_check(layout, ROLE, core, &toml, step)
+}
+
+/// What the session validated, for [`commit`].
+pub struct Validated<'a> {
+    pub base: &'a ServerBase,
+    pub candidate: &'a ServerCandidate,
+    pub manifest: &'a Manifest,
+    pub user: NewUser<'a>,
+    pub staged: Option<&'a (PathBuf, PathBuf)>,
+}
+
+/// Writes the certificate (if generated) and the TOML under the role lock. If
+/// the file changed since the session read it, the user is added to the new
+/// content instead, provided the server still looks the same to the client.
+pub fn commit(layout: &Layout, core: &CoreInfo, v: &Validated<'_>) -> Result<(), DeployError> {
+    let step = Step::WritingDesired;
+    let _lock = lock_role(layout, ROLE)?;
+    let fresh = read_base(layout, step)?;
+    let cand = if fresh.bytes == v.base.bytes {
+        v.candidate.clone()
+    } else {
+        let c = plan(
+            layout,
+            &fresh,
+            v.manifest,
+            &v.user,
+            v.candidate.generated.as_ref(),
+        )
+        .map_err(|e| DeployError { step, ..e })?;
+        if c.shape != v.candidate.shape {
+            return Err(DeployError::new(
+                step,
+                "conflict",
+                "xp2p-server.toml changed during the deploy (host, profile, port or certificate); nothing was written",
+            ));
+        }
+        check(layout, core, &c, v.staged, step)?;
+        c
+    };
+    let io = |what: &Path, e: std::io::Error| {
+        DeployError::new(
+            step,
+            "write_failed",
+            format!("cannot write {}: {e}", what.display()),
+        )
+    };
+    if let Some(g) = &cand.generated {
+        if cand.shape.cert_path.exists() || cand.shape.key_path.exists() {
+            return Err(DeployError::new(
+                step,
+                "conflict",
+                "a server certificate appeared during the deploy; nothing was written",
+            ));
+        }
+        cert::write_private(&cand.shape.key_path, g.key_pem.as_bytes())
+            .map_err(|e| io(&cand.shape.key_path, e))?;
+        if let Err(e) = write_atomic(&cand.shape.cert_path, g.cert_pem.as_bytes()) {
+            let _ = std::fs::remove_file(&cand.shape.key_path);
+            return Err(io(&cand.shape.cert_path, e));
+        }
+    }
+    let path = layout.desired_toml(ROLE);
+    if let Err(e) = super::desired_io::write_desired(layout, &path, cand.toml.as_bytes()) {
+        if cand.generated.is_some() {
+            let _ = std::fs::remove_file(&cand.shape.cert_path);
+            let _ = std::fs::remove_file(&cand.shape.key_path);
+        }
+        return Err(io(&path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            host: "vpn.example.com".into(),
+            trojan_port: Some(4443),
+            user: "alice".into(),
+            profile: None,
+            mode: "proxy".into(),
+        }
+    }
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path(), d.path().join("logs"));
+        (d, l)
+    }
+
+    const USER: NewUser<'static> = NewUser {
+        label: "alice",
+        credential: "0b6f8a3e-7b5c-4a0e-9d7f-1c2b3a4d5e6f",
+    };
+
+    #[test]
+    fn new_server_gets_host_port_user_and_a_generated_cert() {
+        let (_d, l) = layout();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let c = plan(&l, &base, &manifest(), &USER, None).unwrap();
+        let m = load::parse_server(Path::new("f"), &c.toml).unwrap();
+        assert_eq!(m.server.host, "vpn.example.com");
+        assert_eq!(m.server.trojan_port.0, 4443);
+        assert_eq!(m.server.users[0].user_label, "alice");
+        assert!(c.toml.starts_with("# Written by `xp2p server deploy`"));
+        let g = c.generated.as_ref().unwrap();
+        assert_eq!(c.shape.cert_sha256, g.sha256);
+        // Re-planning with the same certificate gives the same shape.
+        let again = plan(&l, &base, &manifest(), &USER, Some(g)).unwrap();
+        assert_eq!(again.shape, c.shape);
+    }
+
+    #[test]
+    fn existing_server_keeps_comments_port_and_refuses_duplicate_users() {
+        let (d, l) = layout();
+        let src = "# mine\n[server]\nhost = \"h.example\"\ntrojan_port = 9443 # keep\n\n[[server.users]]\nuser_label = \"bob\"\ncredential = \"x\"\n";
+        std::fs::write(d.path().join("xp2p-server.toml"), src).unwrap();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let c = plan(&l, &base, &manifest(), &USER, None).unwrap();
+        assert!(c.toml.starts_with("# mine\n"));
+        assert!(c.toml.contains("trojan_port = 9443 # keep"));
+        let m = load::parse_server(Path::new("f"), &c.toml).unwrap();
+        assert_eq!(m.server.trojan_port.0, 9443);
+        assert_eq!(c.shape.server_name, "h.example");
+        let labels: Vec<_> = m
+            .server
+            .users
+            .iter()
+            .map(|u| u.user_label.as_str())
+            .collect();
+        assert_eq!(labels, ["bob", "alice"]);
+        let bob = NewUser {
+            label: "BOB",
+            credential: "y",
+        };
+        assert_eq!(
+            plan(&l, &base, &manifest(), &bob, None).unwrap_err().code,
+            "user_exists"
+        );
+    }
+
+    #[test]
+    fn inline_users_array_is_extended() {
+        let t = edit(
+            "[server]\nusers = [{user_label = \"b\", credential = \"c\"}]\n",
+            None,
+            &USER,
+        )
+        .unwrap();
+        let m = load::parse_server(Path::new("f"), &t).unwrap();
+        assert_eq!(m.server.users.len(), 2);
+    }
+}
