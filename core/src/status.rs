@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compile::RuntimeInfo;
-use crate::records::journal::Record;
+use crate::records::journal::{Outcome, Phase, Record};
 use crate::records::markers::{ErrorEntry, RequestEntry};
 use crate::records::session::{SessionRecord, SessionStatus};
 use crate::role::Role;
@@ -19,19 +19,50 @@ pub struct SlotView {
     pub desired_digest: String,
 }
 
+named_enum! {
+    /// What the operator sees of a role's core (status, the console, events).
+    pub enum DisplayState {
+        Running => "running",
+        /// Running, but an inbound's port is not its own listener.
+        Degraded => "degraded",
+        /// Recorded as running, but not (or not supervisably) so.
+        Stale => "stale",
+        /// The recorded session was stale; the service replaced it.
+        StaleReconciled => "stale_reconciled",
+        Failed => "failed",
+        Stopped => "stopped",
+        Starting => "starting",
+    }
+}
+
+named_enum! {
+    /// An inbound's health (a dead pid's ports are never probed).
+    pub enum Health {
+        Reachable => "reachable",
+        Unreachable => "unreachable",
+        NotChecked => "not_checked",
+    }
+}
+
+named_enum! {
+    /// The last tunnel probe of an endpoint.
+    pub enum ProbeState {
+        Ok => "ok",
+        Failing => "failing",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundHealth {
     pub tag: String,
     pub listen: String,
     pub port: u16,
-    /// `reachable | unreachable | not_checked` (a dead pid's ports are never probed).
-    pub health: String,
+    pub health: Health,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoreView {
-    /// `running | degraded | stale | stale_reconciled | failed | stopped | starting`.
-    pub display: String,
+    pub display: DisplayState,
     pub pid: Option<i32>,
     pub uptime_s: Option<u64>,
     pub config_sha256: Option<String>,
@@ -44,8 +75,7 @@ pub struct CoreView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunnelHealth {
     pub endpoint: String,
-    /// `ok | failing`.
-    pub state: String,
+    pub state: ProbeState,
     pub rtt_ms: Option<f64>,
     pub error: Option<String>,
     pub at: String,
@@ -55,8 +85,8 @@ pub struct TunnelHealth {
 pub struct AttemptView {
     pub attempt_id: String,
     pub request_id: String,
-    pub outcome: Option<String>,
-    pub phase: String,
+    pub outcome: Option<Outcome>,
+    pub phase: Phase,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
     pub phases: Vec<PhaseMark>,
@@ -64,7 +94,7 @@ pub struct AttemptView {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseMark {
-    pub phase: String,
+    pub phase: Phase,
     pub ts: String,
 }
 
@@ -82,7 +112,7 @@ pub struct RoleView {
     pub last_attempt: Option<AttemptView>,
     pub core: CoreView,
     /// TUN phase from the role's state file (`disabled` when there is none).
-    pub tun_phase: String,
+    pub tun_phase: crate::tunstate::Phase,
     /// The TUN record in full (pending reason, retries, last error).
     #[serde(default)]
     pub tun: Option<crate::tunstate::TunView>,
@@ -124,7 +154,7 @@ pub fn core_view_observed(
     live_rt: Option<&RuntimeInfo>,
     obs: &CoreObservation,
 ) -> CoreView {
-    let inbounds_of = |health: &dyn Fn(u16) -> &'static str| -> Vec<InboundHealth> {
+    let inbounds_of = |health: &dyn Fn(u16) -> Health| -> Vec<InboundHealth> {
         live_rt
             .map(|rt| {
                 rt.inbounds
@@ -134,9 +164,9 @@ pub fn core_view_observed(
                         listen: i.listen.clone(),
                         port: i.port,
                         health: if i.network.contains("tcp") {
-                            health(i.port).into()
+                            health(i.port)
                         } else {
-                            "not_checked".into()
+                            Health::NotChecked
                         },
                     })
                     .collect()
@@ -145,13 +175,13 @@ pub fn core_view_observed(
     };
     let Some(rec) = rec else {
         return CoreView {
-            display: "stopped".into(),
+            display: DisplayState::Stopped,
             pid: None,
             uptime_s: None,
             config_sha256: None,
             reason_code: None,
             detail: None,
-            inbounds: inbounds_of(&|_| "not_checked"),
+            inbounds: inbounds_of(&|_| Health::NotChecked),
         };
     };
     let alive = rec.pid.is_some() && obs.alive;
@@ -159,13 +189,13 @@ pub fn core_view_observed(
     let inbounds = if alive {
         inbounds_of(&|port| {
             if own.contains(&port) {
-                "reachable"
+                Health::Reachable
             } else {
-                "unreachable"
+                Health::Unreachable
             }
         })
     } else {
-        inbounds_of(&|_| "not_checked")
+        inbounds_of(&|_| Health::NotChecked)
     };
     // A core with no (readable) Live is not one the service can supervise: a
     // service that finds it at start stops it. Never "running".
@@ -173,25 +203,25 @@ pub fn core_view_observed(
         && alive
         && matches!(rec.status, SessionStatus::Running | SessionStatus::Starting);
     let display = match rec.status {
-        _ if no_live => "stale",
-        SessionStatus::Starting if alive => "starting",
+        _ if no_live => DisplayState::Stale,
+        SessionStatus::Starting if alive => DisplayState::Starting,
         SessionStatus::Running if alive => {
-            if inbounds.iter().any(|i| i.health == "unreachable") {
-                "degraded"
+            if inbounds.iter().any(|i| i.health == Health::Unreachable) {
+                DisplayState::Degraded
             } else if rec
                 .last_transition
                 .reason_code
                 .starts_with("reattach_rejected")
             {
                 // The recorded session was stale; the service replaced it.
-                "stale_reconciled"
+                DisplayState::StaleReconciled
             } else {
-                "running"
+                DisplayState::Running
             }
         }
-        SessionStatus::Running | SessionStatus::Starting => "stale",
-        SessionStatus::Failed => "failed",
-        SessionStatus::Stopping | SessionStatus::Stopped => "stopped",
+        SessionStatus::Running | SessionStatus::Starting => DisplayState::Stale,
+        SessionStatus::Failed => DisplayState::Failed,
+        SessionStatus::Stopping | SessionStatus::Stopped => DisplayState::Stopped,
     };
     let last = &rec.last_transition;
     let (reason_code, detail) = if no_live {
@@ -221,7 +251,7 @@ pub fn core_view_observed(
         (last.reason_code.clone(), detail)
     };
     CoreView {
-        display: display.into(),
+        display,
         pid: rec.pid.filter(|_| alive),
         uptime_s: if alive { uptime(&rec.started_at) } else { None },
         config_sha256: Some(rec.config_sha256.clone()),
@@ -242,19 +272,17 @@ pub fn last_attempt(records: &[Record], role: Role) -> Option<AttemptView> {
     Some(AttemptView {
         attempt_id: last.attempt_id.clone(),
         request_id: last.request_id.clone(),
-        outcome: terminal
-            .and_then(|r| r.outcome)
-            .map(|o| o.as_str().to_string()),
-        phase: last.phase.clone(),
+        outcome: terminal.and_then(|r| r.outcome),
+        phase: last.phase,
         duration_ms: terminal.and_then(|r| r.duration_ms),
         error: terminal
             .and_then(|r| r.error.as_ref())
             .map(|e| format!("{}: {}", e.code, e.message)),
         phases: mine
             .iter()
-            .filter(|r| r.outcome.is_none() || r.phase == "done")
+            .filter(|r| r.outcome.is_none() || r.phase == Phase::Done)
             .map(|r| PhaseMark {
-                phase: r.phase.clone(),
+                phase: r.phase,
                 ts: r.ts.clone(),
             })
             .collect(),

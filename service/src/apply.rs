@@ -12,7 +12,7 @@ use xp2p_core::{ErrorCode, Layout, Role};
 use xp2p_store::atomic::{sync_dir, write_atomic, write_synced};
 use xp2p_store::coreproc::{TestOutcome, test_config};
 use xp2p_store::digest::{read_desired, sha256_hex};
-use xp2p_store::journal::{Journal, Outcome, Record, RecordError};
+use xp2p_store::journal::{Journal, Outcome, Phase, Record, RecordError};
 use xp2p_store::live::{self, RUNTIME_JSON, XRAY_JSON};
 use xp2p_store::lock::{FileLock, LockError};
 use xp2p_store::markers::{self, ErrorEntry, RequestEntry, now_rfc3339};
@@ -45,7 +45,7 @@ pub enum RunnerCmd {
 /// back), so the caller must not perform the side effect it announces.
 pub async fn try_journal_append(journal: &SharedJournal, rec: Record) -> Result<(), String> {
     if rec.outcome.is_none() {
-        crate::faults::journal_full_at(&rec.phase)?;
+        crate::faults::journal_full_at(rec.phase.as_str())?;
     }
     let j = journal.clone();
     let res = tokio::task::spawn_blocking(move || match j.lock() {
@@ -69,13 +69,9 @@ pub async fn journal_append(journal: &SharedJournal, rec: Record) {
 }
 
 /// The failure of an attempt whose `phase` record could not be journaled.
-fn journal_failure(phase: &'static str, e: String) -> Failure {
-    let before_commit = xp2p_store::journal::PHASES.iter().position(|p| *p == phase)
-        < xp2p_store::journal::PHASES
-            .iter()
-            .position(|p| *p == "committed_live");
+fn journal_failure(phase: Phase, e: String) -> Failure {
     Failure {
-        code: if before_commit {
+        code: if phase.before_commit() {
             ErrorCode::StageIoFailed
         } else {
             ErrorCode::CommitIoFailed
@@ -145,7 +141,7 @@ impl Runner {
 struct Failure {
     code: ErrorCode,
     message: String,
-    phase: &'static str,
+    phase: Phase,
 }
 
 struct Attempt<'a> {
@@ -169,7 +165,7 @@ impl Drop for Attempt<'_> {
 }
 
 impl Attempt<'_> {
-    fn record(&self, phase: &str) -> Record {
+    fn record(&self, phase: Phase) -> Record {
         let mut r = Record::new(&self.id, self.runner.role, &self.request_id, phase);
         r.desired_digest = self.desired_digest.clone();
         r
@@ -177,7 +173,7 @@ impl Attempt<'_> {
 
     /// Journals `phase` (fsynced) before its step; a failed write stops the
     /// attempt there (the step must not happen without its record).
-    async fn phase(&mut self, phase: &'static str, detail: Option<String>) -> Result<(), Failure> {
+    async fn phase(&mut self, phase: Phase, detail: Option<String>) -> Result<(), Failure> {
         let now = Instant::now();
         let mut r = self.record(phase);
         r.detail = detail;
@@ -185,15 +181,15 @@ impl Attempt<'_> {
             .await
             .map_err(|e| journal_failure(phase, e))?;
         self.phases.push(PhaseTiming {
-            phase: phase.into(),
+            phase,
             ms: now.duration_since(self.last).as_millis() as u64,
         });
         self.last = now;
-        crate::faults::maybe_crash(phase);
+        crate::faults::maybe_crash(phase.as_str());
         self.runner.events.send(Event::ApplyPhase {
             role: self.runner.role,
             attempt_id: self.id.clone(),
-            phase: phase.into(),
+            phase,
             at: now_rfc3339(),
         });
         Ok(())
@@ -203,7 +199,7 @@ impl Attempt<'_> {
     async fn finish(
         &mut self,
         outcome: Outcome,
-        phase: &str,
+        phase: Phase,
         failure: Option<&Failure>,
         live_changed: bool,
         changed: bool,
@@ -215,7 +211,7 @@ impl Attempt<'_> {
         r.error = failure.map(|f| RecordError {
             code: f.code,
             message: f.message.clone(),
-            phase: f.phase.into(),
+            phase: f.phase,
             retryable: matches!(
                 f.code,
                 ErrorCode::LeaseHeld | ErrorCode::StartFailed | ErrorCode::HealthCheckFailed
@@ -223,12 +219,7 @@ impl Attempt<'_> {
             live_changed,
         });
         journal_append(&self.runner.journal, r).await;
-        let exit_code = match outcome {
-            Outcome::Committed | Outcome::Noop => 0,
-            Outcome::Failed | Outcome::Interrupted | Outcome::Superseded => 1,
-            Outcome::RolledBack => 3,
-            Outcome::FailedAfterCommit => 4,
-        };
+        let exit_code = outcome.exit_code();
         let mut log_tail = self.runner.sup.tail().tail(6 * 1024);
         if let Some(f) = failure {
             log_tail.push_str(&format!(
@@ -423,14 +414,14 @@ impl Runner {
             &uuid::Uuid::new_v4().to_string(),
             self.role,
             &old.id,
-            "received",
+            Phase::Received,
         );
         r.outcome = Some(Outcome::Superseded);
         r.duration_ms = Some(0);
         r.error = Some(RecordError {
             code: ErrorCode::Superseded,
             message: format!("replaced by request {by} before it ran"),
-            phase: "received".into(),
+            phase: Phase::Received,
             retryable: false,
             live_changed: false,
         });
@@ -451,12 +442,12 @@ impl Runner {
             Ok(Err(e)) => Err(Failure {
                 code: ErrorCode::LeaseHeld,
                 message: e.to_string(),
-                phase: "received",
+                phase: Phase::Received,
             }),
             Err(e) => Err(Failure {
                 code: ErrorCode::Internal,
                 message: e,
-                phase: "received",
+                phase: Phase::Received,
             }),
         }
     }
@@ -466,7 +457,7 @@ impl Runner {
             request_id: a.request_id.clone(),
             attempt_id: a.id.clone(),
             code: f.code,
-            phase: f.phase.into(),
+            phase: f.phase,
             reason: f.message.clone(),
             timestamp: now_rfc3339(),
         };
@@ -488,7 +479,7 @@ impl Runner {
             request_id: req.id.clone(),
             attempt_id: a.id.clone(),
         });
-        if let Err(f) = a.phase("received", None).await {
+        if let Err(f) = a.phase(Phase::Received, None).await {
             return self.fail(&mut a, f).await;
         }
         let role = self.role;
@@ -514,7 +505,7 @@ impl Runner {
                         Failure {
                             code: p.code(),
                             message: p.summary(),
-                            phase: "compiled",
+                            phase: Phase::Compiled,
                         },
                     )
                     .await;
@@ -526,7 +517,7 @@ impl Runner {
                         Failure {
                             code: ErrorCode::Internal,
                             message: e,
-                            phase: "compiled",
+                            phase: Phase::Compiled,
                         },
                     )
                     .await;
@@ -535,7 +526,7 @@ impl Runner {
         let (files, core, compiled) = compiled;
         let digest = files.digest();
         a.desired_digest = Some(digest.clone());
-        if let Err(f) = a.phase("compiled", None).await {
+        if let Err(f) = a.phase(Phase::Compiled, None).await {
             return self.fail(&mut a, f).await;
         }
         let layout = self.layout.clone();
@@ -545,12 +536,12 @@ impl Runner {
             let f = Failure {
                 code: ErrorCode::Superseded,
                 message: "Desired changed while compiling; a new attempt follows".into(),
-                phase: "compiled",
+                phase: Phase::Compiled,
             };
             drop(lock);
             self.events_for_desired_change(&digest);
             return a
-                .finish(Outcome::Superseded, "compiled", Some(&f), false, false)
+                .finish(Outcome::Superseded, Phase::Compiled, Some(&f), false, false)
                 .await;
         }
 
@@ -578,7 +569,7 @@ impl Runner {
                         Failure {
                             code: ErrorCode::StageIoFailed,
                             message: format!("{}: {e}", stage_dir.display()),
-                            phase: "staged",
+                            phase: Phase::Staged,
                         },
                     )
                     .await;
@@ -601,7 +592,7 @@ impl Runner {
                                     "{} -test refused the config ({code}): {message}",
                                     core.flavour
                                 ),
-                                phase: "validated",
+                                phase: Phase::Validated,
                             },
                         )
                         .await;
@@ -614,7 +605,7 @@ impl Runner {
                             Failure {
                                 code: ErrorCode::CoreNotFound,
                                 message: format!("cannot run {}: {e}", core.path.display()),
-                                phase: "validated",
+                                phase: Phase::Validated,
                             },
                         )
                         .await;
@@ -626,14 +617,14 @@ impl Runner {
                             Failure {
                                 code: ErrorCode::Internal,
                                 message: e,
-                                phase: "validated",
+                                phase: Phase::Validated,
                             },
                         )
                         .await;
                 }
             }
         }
-        for phase in ["validated", "staged"] {
+        for phase in [Phase::Validated, Phase::Staged] {
             if let Err(f) = a.phase(phase, None).await {
                 let _ = std::fs::remove_dir_all(&stage_dir);
                 return self.fail(&mut a, f).await;
@@ -657,7 +648,9 @@ impl Runner {
             })
             .await;
             drop(lock);
-            let result = a.finish(Outcome::Noop, "done", None, false, false).await;
+            let result = a
+                .finish(Outcome::Noop, Phase::Done, None, false, false)
+                .await;
             self.succeed(&a).await;
             return result;
         }
@@ -667,35 +660,35 @@ impl Runner {
             let f = Failure {
                 code: ErrorCode::Internal,
                 message: "service stopping before the commit point".into(),
-                phase: "staged",
+                phase: Phase::Staged,
             };
             return a
-                .finish(Outcome::Interrupted, "staged", Some(&f), false, false)
+                .finish(Outcome::Interrupted, Phase::Staged, Some(&f), false, false)
                 .await;
         }
 
         // committed_live: the commit point.
-        let mut rec = a.record("committed_live");
+        let mut rec = a.record(Phase::CommittedLive);
         rec.live_sha256 = Some(compiled.config_sha256().to_string());
         rec.lkg_sha256 = live_sha.clone();
         if let Err(e) = try_journal_append(&self.journal, rec).await {
             // No commit record, no swap: Live stays as it is.
             let _ = std::fs::remove_dir_all(&stage_dir);
             return self
-                .fail(&mut a, journal_failure("committed_live", e))
+                .fail(&mut a, journal_failure(Phase::CommittedLive, e))
                 .await;
         }
         crate::faults::maybe_crash("committed_live");
         let now = Instant::now();
         a.phases.push(PhaseTiming {
-            phase: "committed_live".into(),
+            phase: Phase::CommittedLive,
             ms: now.duration_since(a.last).as_millis() as u64,
         });
         a.last = now;
         self.events.send(Event::ApplyPhase {
             role,
             attempt_id: a.id.clone(),
-            phase: "committed_live".into(),
+            phase: Phase::CommittedLive,
             at: now_rfc3339(),
         });
         let layout = self.layout.clone();
@@ -718,7 +711,7 @@ impl Runner {
                         Failure {
                             code: ErrorCode::CommitIoFailed,
                             message: format!("Live swap: {e}"),
-                            phase: "committed_live",
+                            phase: Phase::CommittedLive,
                         },
                     )
                     .await;
@@ -750,7 +743,7 @@ impl Runner {
                     .to_string(),
             );
         }
-        if let Err(f) = a.phase("started", detail).await {
+        if let Err(f) = a.phase(Phase::Started, detail).await {
             return self.roll_back(a, undo, f).await;
         }
         let cand = match self.sup.start_candidate(core).await {
@@ -763,14 +756,14 @@ impl Runner {
                         Failure {
                             code: e.code,
                             message: e.message,
-                            phase: "started",
+                            phase: Phase::Started,
                         },
                     )
                     .await;
             }
         };
         if let Err(f) = a
-            .phase("healthy", Some(format!("new core pid {}", cand.pid())))
+            .phase(Phase::Healthy, Some(format!("new core pid {}", cand.pid())))
             .await
         {
             self.sup.discard(cand).await;
@@ -778,14 +771,14 @@ impl Runner {
         }
         let note = self.sup.promote(cand, "apply_committed").await;
         a.phases.push(PhaseTiming {
-            phase: "done".into(),
+            phase: Phase::Done,
             ms: a.last.elapsed().as_millis() as u64,
         });
         let live_sha = live::read_xray(&self.layout, role, live::Slot::Live)
             .ok()
             .flatten()
             .map(|b| sha256_hex(&b));
-        let mut done = a.record("done");
+        let mut done = a.record(Phase::Done);
         done.detail = (!note.is_empty()).then_some(note);
         done.outcome = Some(Outcome::Committed);
         done.duration_ms = Some(a.started.elapsed().as_millis() as u64);
@@ -866,7 +859,7 @@ impl Runner {
             attempt_id: a.id.clone(),
         });
         if let Err(f) = a
-            .phase("received", Some("rollback: Live <-> LKG".into()))
+            .phase(Phase::Received, Some("rollback: Live <-> LKG".into()))
             .await
         {
             return self.fail(&mut a, f).await;
@@ -880,10 +873,10 @@ impl Runner {
             let f = Failure {
                 code: ErrorCode::RollbackFailed,
                 message: format!("the {role} role has no LKG to roll back to"),
-                phase: "received",
+                phase: Phase::Received,
             };
             return a
-                .finish(Outcome::Failed, "received", Some(&f), false, false)
+                .finish(Outcome::Failed, Phase::Received, Some(&f), false, false)
                 .await;
         }
         let sha = |slot| {
@@ -892,18 +885,24 @@ impl Runner {
                 .flatten()
                 .map(|b| sha256_hex(&b))
         };
-        let mut rec = a.record("committed_live");
+        let mut rec = a.record(Phase::CommittedLive);
         rec.live_sha256 = sha(live::Slot::Lkg);
         rec.lkg_sha256 = sha(live::Slot::Live);
         if let Err(e) = try_journal_append(&self.journal, rec).await {
             drop(lock);
-            let f = journal_failure("committed_live", e);
+            let f = journal_failure(Phase::CommittedLive, e);
             return a
-                .finish(Outcome::Failed, "committed_live", Some(&f), false, false)
+                .finish(
+                    Outcome::Failed,
+                    Phase::CommittedLive,
+                    Some(&f),
+                    false,
+                    false,
+                )
                 .await;
         }
         a.phases.push(PhaseTiming {
-            phase: "committed_live".into(),
+            phase: Phase::CommittedLive,
             ms: a.last.elapsed().as_millis() as u64,
         });
         a.last = Instant::now();
@@ -921,10 +920,16 @@ impl Runner {
                 let f = Failure {
                     code: ErrorCode::CommitIoFailed,
                     message: format!("Live/LKG exchange: {e}"),
-                    phase: "committed_live",
+                    phase: Phase::CommittedLive,
                 };
                 return a
-                    .finish(Outcome::Failed, "committed_live", Some(&f), false, false)
+                    .finish(
+                        Outcome::Failed,
+                        Phase::CommittedLive,
+                        Some(&f),
+                        false,
+                        false,
+                    )
                     .await;
             }
         }
@@ -939,7 +944,7 @@ impl Runner {
                         Failure {
                             code: e.code,
                             message: e.message,
-                            phase: "started",
+                            phase: Phase::Started,
                         },
                     )
                     .await;
@@ -958,9 +963,9 @@ impl Runner {
             request_id: request_id.clone(),
             attempt_id: a.id.clone(),
         });
-        if let Err(f) = a.phase("received", Some("restart".into())).await {
+        if let Err(f) = a.phase(Phase::Received, Some("restart".into())).await {
             return a
-                .finish(Outcome::Failed, "received", Some(&f), false, false)
+                .finish(Outcome::Failed, Phase::Received, Some(&f), false, false)
                 .await;
         }
         let core = match supervisor::live_core(&self.layout, role) {
@@ -969,10 +974,10 @@ impl Runner {
                 let f = Failure {
                     code: e.code,
                     message: e.message,
-                    phase: "received",
+                    phase: Phase::Received,
                 };
                 return a
-                    .finish(Outcome::Failed, "received", Some(&f), false, false)
+                    .finish(Outcome::Failed, Phase::Received, Some(&f), false, false)
                     .await;
             }
         };
@@ -1052,7 +1057,7 @@ impl Runner {
             request_id: a.request_id.clone(),
             attempt_id: a.id.clone(),
             code: failure.code,
-            phase: failure.phase.into(),
+            phase: failure.phase,
             reason: failure.message.clone(),
             timestamp: now_rfc3339(),
         };

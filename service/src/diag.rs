@@ -116,14 +116,14 @@ fn probe_once(layout: &Layout) {
             match xp2p_deploy::probe::ping(socks_addr, marker, Duration::from_secs(5)) {
                 Ok(rtt) => TunnelHealth {
                     endpoint: e.tag.clone(),
-                    state: "ok".into(),
+                    state: xp2p_core::status::ProbeState::Ok,
                     rtt_ms: Some(rtt.as_secs_f64() * 1000.0),
                     error: None,
                     at: now.clone(),
                 },
                 Err(err) => TunnelHealth {
                     endpoint: e.tag.clone(),
-                    state: "failing".into(),
+                    state: xp2p_core::status::ProbeState::Failing,
                     rtt_ms: None,
                     error: Some(err),
                     at: now.clone(),

@@ -9,7 +9,7 @@ use xp2p_core::Role;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseTiming {
-    pub phase: String,
+    pub phase: xp2p_core::records::journal::Phase,
     pub ms: u64,
 }
 
@@ -46,7 +46,7 @@ pub enum Event {
     ApplyPhase {
         role: Role,
         attempt_id: String,
-        phase: String,
+        phase: xp2p_core::records::journal::Phase,
         at: String,
     },
     #[serde(rename = "apply.done")]
@@ -88,7 +88,7 @@ pub enum Event {
     #[serde(rename = "core.state")]
     CoreState {
         role: Role,
-        display: String,
+        display: xp2p_core::status::DisplayState,
         pid: Option<i32>,
     },
     #[serde(rename = "deploy.progress")]

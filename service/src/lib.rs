@@ -153,7 +153,7 @@ async fn close_unfinished(layout: &Layout, journal: &SharedJournal, records: &[R
         let pid = session::read(layout, open.role)
             .and_then(|s| s.pid)
             .filter(|p| procfs::alive(*p));
-        let mut r = Record::new(&open.attempt_id, open.role, &open.request_id, &open.phase);
+        let mut r = Record::new(&open.attempt_id, open.role, &open.request_id, open.phase);
         r.outcome = Some(Outcome::Interrupted);
         r.live_sha256 = live_sha.clone();
         r.desired_digest = open.desired_digest.clone();

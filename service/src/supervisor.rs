@@ -292,7 +292,7 @@ impl RoleSupervisor {
         });
         self.events.send(Event::CoreState {
             role: self.role,
-            display: "running".into(),
+            display: xp2p_core::status::DisplayState::Running,
             pid: Some(cand.proc.pid),
         });
         drop(inner);
@@ -353,7 +353,7 @@ impl RoleSupervisor {
         write_session(&self.layout, self.role, &session);
         self.events.send(Event::CoreState {
             role: self.role,
-            display: "stopped".into(),
+            display: xp2p_core::status::DisplayState::Stopped,
             pid: None,
         });
         true
@@ -403,7 +403,7 @@ impl RoleSupervisor {
             tracing::error!(role = %self.role, "core crashed {n} times in 10 minutes; not restarting until the next apply");
             self.events.send(Event::CoreState {
                 role: self.role,
-                display: "failed".into(),
+                display: xp2p_core::status::DisplayState::Failed,
                 pid: None,
             });
             return;
@@ -414,7 +414,7 @@ impl RoleSupervisor {
         write_session(&self.layout, self.role, &session);
         self.events.send(Event::CoreState {
             role: self.role,
-            display: "failed".into(),
+            display: xp2p_core::status::DisplayState::Failed,
             pid: None,
         });
         tracing::warn!(role = %self.role, pid, "core exited ({exit}); restarting in {} s", backoff.as_secs());
@@ -467,7 +467,7 @@ impl RoleSupervisor {
                 drop(inner);
                 self.events.send(Event::CoreState {
                     role: self.role,
-                    display: "running".into(),
+                    display: xp2p_core::status::DisplayState::Running,
                     pid: Some(pid),
                 });
                 if rec.config_sha256 != rt.config_sha256 {
@@ -916,7 +916,7 @@ impl RoleSupervisor {
         write_session(&self.layout, self.role, &rec);
         self.events.send(Event::CoreState {
             role: self.role,
-            display: "failed".into(),
+            display: xp2p_core::status::DisplayState::Failed,
             pid: None,
         });
         detail

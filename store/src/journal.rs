@@ -306,12 +306,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journal.jsonl");
         let mut j = Journal::open(&p).unwrap();
-        j.append(Record::new("a1", Role::Client, "r1", "received"))
+        j.append(Record::new("a1", Role::Client, "r1", Phase::Received))
             .unwrap();
-        let mut done = Record::new("a1", Role::Client, "r1", "done");
+        let mut done = Record::new("a1", Role::Client, "r1", Phase::Done);
         done.outcome = Some(Outcome::Committed);
         j.append(done).unwrap();
-        j.append(Record::new("a2", Role::Client, "r2", "received"))
+        j.append(Record::new("a2", Role::Client, "r2", Phase::Received))
             .unwrap();
         drop(j);
         // torn write
@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(open[0].attempt_id, "a2");
         let mut j = Journal::open(&p).unwrap();
         assert_eq!(
-            j.append(Record::new("a3", Role::Server, "r3", "received"))
+            j.append(Record::new("a3", Role::Server, "r3", Phase::Received))
                 .unwrap()
                 .seq,
             4
@@ -382,13 +382,13 @@ mod tests {
     }
 
     fn committed(a: &str) -> Record {
-        let mut r = Record::new(a, Role::Server, "r1", "committed_live");
+        let mut r = Record::new(a, Role::Server, "r1", Phase::CommittedLive);
         r.live_sha256 = Some("a".repeat(64));
         r
     }
 
     fn terminal(a: &str) -> Record {
-        let mut r = Record::new(a, Role::Server, "r1", "committed_live");
+        let mut r = Record::new(a, Role::Server, "r1", Phase::CommittedLive);
         r.outcome = Some(Outcome::Failed);
         r
     }
@@ -402,7 +402,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journal.jsonl");
         let (mut j, budget) = full_disk_journal(&p, false);
-        j.append(Record::new("a1", Role::Server, "r1", "received"))
+        j.append(Record::new("a1", Role::Server, "r1", Phase::Received))
             .unwrap();
         let before = std::fs::read(&p).unwrap();
         budget.store(40, Ordering::SeqCst);
@@ -432,7 +432,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("journal.jsonl");
         let (mut j, budget) = full_disk_journal(&p, true);
-        j.append(Record::new("a1", Role::Server, "r1", "received"))
+        j.append(Record::new("a1", Role::Server, "r1", Phase::Received))
             .unwrap();
         budget.store(40, Ordering::SeqCst);
         assert!(j.append(committed("a1")).is_err());
@@ -467,7 +467,7 @@ mod tests {
         };
         let p = mnt.dir.path().join("journal.jsonl");
         let mut j = Journal::open(&p).unwrap();
-        j.append(Record::new("a1", Role::Server, "r1", "received"))
+        j.append(Record::new("a1", Role::Server, "r1", Phase::Received))
             .unwrap();
         // Fill the filesystem to the last byte.
         let filler = mnt.dir.path().join("filler");
@@ -551,11 +551,11 @@ mod tests {
     /// One attempt: `received`, `compiled`, then a terminal `done`.
     fn attempt(j: &mut Fast, role: Role, n: usize) {
         let (a, q) = (format!("{role}-a{n}"), format!("{role}-r{n}"));
-        j.append(Record::new(&a, role, &q, "received"));
-        let mut c = Record::new(&a, role, &q, "compiled");
+        j.append(Record::new(&a, role, &q, Phase::Received));
+        let mut c = Record::new(&a, role, &q, Phase::Compiled);
         c.desired_digest = Some("d".repeat(64));
         j.append(c);
-        let mut done = Record::new(&a, role, &q, "done");
+        let mut done = Record::new(&a, role, &q, Phase::Done);
         done.outcome = Some(Outcome::Committed);
         done.duration_ms = Some(n as u64);
         j.append(done);
@@ -574,8 +574,8 @@ mod tests {
         for n in 0..3000 {
             attempt(&mut j, Role::Client, n);
         }
-        j.append(Record::new("open", Role::Client, "r-open", "received"));
-        j.append(Record::new("open", Role::Client, "r-open", "compiled"));
+        j.append(Record::new("open", Role::Client, "r-open", Phase::Received));
+        j.append(Record::new("open", Role::Client, "r-open", Phase::Compiled));
         drop(j);
         assert!(std::fs::metadata(&p).unwrap().len() > 8 * REV_CHUNK);
 

@@ -187,7 +187,7 @@ mod tests {
             request_id: "r".into(),
             attempt_id: "a".into(),
             code: ErrorCode::InvalidToml,
-            phase: "compiled".into(),
+            phase: xp2p_core::records::journal::Phase::Compiled,
             reason: "bad".into(),
             timestamp: now_rfc3339(),
         };

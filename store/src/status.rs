@@ -7,6 +7,7 @@ use xp2p_core::compile::RuntimeInfo;
 use xp2p_core::layout::Layout;
 use xp2p_core::role::Role;
 pub use xp2p_core::status::*;
+use xp2p_core::tunstate::Phase;
 use xp2p_platform::procfs;
 
 use crate::digest::read_desired;
@@ -73,9 +74,7 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
         pending_request: markers::read_requests(layout).requests.remove(&role),
         error: markers::read_errors(layout).errors.remove(&role),
         last_attempt: last_attempt(records, role),
-        tun_phase: tun
-            .as_ref()
-            .map_or("disabled".to_string(), |t| t.phase.to_string()),
+        tun_phase: tun.as_ref().map_or(Phase::Disabled, |t| t.phase),
         tun,
         tunnels: if role == Role::Client {
             std::fs::read(layout.tunnel_health())

@@ -58,8 +58,8 @@ fn role(role: Role, pid: i32) -> RoleView {
         last_attempt: Some(AttemptView {
             attempt_id: "a".into(),
             request_id: "r".into(),
-            outcome: Some("committed".into()),
-            phase: "done".into(),
+            outcome: Some(xp2p_core::records::journal::Outcome::Committed),
+            phase: xp2p_core::records::journal::Phase::Done,
             duration_ms: Some(851),
             error: None,
             phases: [
@@ -73,13 +73,13 @@ fn role(role: Role, pid: i32) -> RoleView {
             ]
             .iter()
             .map(|(p, ts)| PhaseMark {
-                phase: (*p).into(),
+                phase: p.parse().expect("a phase"),
                 ts: (*ts).into(),
             })
             .collect(),
         }),
         core: CoreView {
-            display: "running".into(),
+            display: xp2p_core::status::DisplayState::Running,
             pid: Some(pid),
             uptime_s: Some(3725),
             config_sha256: Some(sha.into()),
@@ -89,10 +89,10 @@ fn role(role: Role, pid: i32) -> RoleView {
                 tag: "socks".into(),
                 listen: "127.0.0.1".into(),
                 port: 1080,
-                health: "reachable".into(),
+                health: xp2p_core::status::Health::Reachable,
             }],
         },
-        tun_phase: "disabled".into(),
+        tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
     }

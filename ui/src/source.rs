@@ -124,7 +124,7 @@ pub fn attempts(records: &[Record]) -> Vec<AttemptRow> {
             row.detail = r.detail.clone();
         }
         if r.outcome.is_none() || r.phase == "done" {
-            row.phases.push((r.phase.clone(), r.ts.clone()));
+            row.phases.push((r.phase.to_string(), r.ts.clone()));
         }
     }
     order

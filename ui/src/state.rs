@@ -592,7 +592,7 @@ fn settle_missed_results(s: &mut State) {
         };
         if live.status.is_none() && live.attempt_id == last.attempt_id {
             let mut done = live.clone();
-            done.status = Some(outcome.clone());
+            done.status = Some(outcome.to_string());
             done.duration_ms = last.duration_ms;
             done.error = last.error.clone();
             settled.push((v.role, done));

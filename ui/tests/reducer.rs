@@ -24,7 +24,7 @@ fn role_view(role: Role) -> RoleView {
         error: None,
         last_attempt: None,
         core: CoreView {
-            display: "stopped".into(),
+            display: xp2p_core::status::DisplayState::Stopped,
             pid: None,
             uptime_s: None,
             config_sha256: None,
@@ -32,7 +32,7 @@ fn role_view(role: Role) -> RoleView {
             detail: None,
             inbounds: Vec::new(),
         },
-        tun_phase: "disabled".into(),
+        tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
     }
@@ -1399,8 +1399,8 @@ fn a_snapshot_settles_an_attempt_whose_result_event_was_lost() {
     client.last_attempt = Some(AttemptView {
         attempt_id: "a-1".into(),
         request_id: "r-1".into(),
-        outcome: Some("committed".into()),
-        phase: "done".into(),
+        outcome: Some(xp2p_core::records::journal::Outcome::Committed),
+        phase: xp2p_core::records::journal::Phase::Done,
         duration_ms: Some(1234),
         error: None,
         phases: Vec::new(),

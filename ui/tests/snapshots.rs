@@ -77,13 +77,13 @@ fn inbound(tag: &str, listen: &str, port: u16, health: &str) -> InboundHealth {
         tag: tag.into(),
         listen: listen.into(),
         port,
-        health: health.into(),
+        health: health.parse().unwrap(),
     }
 }
 
 fn running(pid: i32, uptime_s: u64, sha: &str, inbounds: Vec<InboundHealth>) -> CoreView {
     CoreView {
-        display: "running".into(),
+        display: xp2p_core::status::DisplayState::Running,
         pid: Some(pid),
         uptime_s: Some(uptime_s),
         config_sha256: Some(sha.into()),
@@ -104,14 +104,14 @@ fn attempt(
     AttemptView {
         attempt_id: id.into(),
         request_id: "0b7e41c2-5d9a-4f3e-8c21-7a6b5c4d3e2f".into(),
-        outcome: Some(outcome.into()),
-        phase: "done".into(),
+        outcome: Some(outcome.parse().unwrap()),
+        phase: xp2p_core::records::journal::Phase::Done,
         duration_ms: Some(duration_ms),
         error: error.map(str::to_string),
         phases: phases
             .iter()
             .map(|(p, at)| PhaseMark {
-                phase: (*p).into(),
+                phase: p.parse().unwrap(),
                 ts: ts(*at),
             })
             .collect(),
@@ -154,7 +154,7 @@ fn healthy_client() -> RoleView {
                 inbound("http", "127.0.0.1", 8080, "reachable"),
             ],
         ),
-        tun_phase: "disabled".into(),
+        tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
     }
@@ -191,7 +191,7 @@ fn healthy_server() -> RoleView {
             SERVER_LIVE,
             vec![inbound("trojan-in", "0.0.0.0", 443, "reachable")],
         ),
-        tun_phase: "disabled".into(),
+        tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
     }
@@ -219,7 +219,7 @@ fn offline() {
     // is gone (stale); no ports are probed.
     let client = RoleView {
         core: CoreView {
-            display: "stopped".into(),
+            display: xp2p_core::status::DisplayState::Stopped,
             pid: None,
             uptime_s: None,
             config_sha256: Some(CLIENT_LIVE.into()),
@@ -234,7 +234,7 @@ fn offline() {
     };
     let server = RoleView {
         core: CoreView {
-            display: "stale".into(),
+            display: xp2p_core::status::DisplayState::Stale,
             pid: None,
             uptime_s: None,
             config_sha256: Some(SERVER_LIVE.into()),
@@ -264,7 +264,7 @@ fn dashboard_full_tunnel_pending() {
     // Full mode wanted, but the main table has no default route yet: the
     // dashboard says why and when the next try is.
     let client = RoleView {
-        tun_phase: "full_pending".into(),
+        tun_phase: xp2p_core::tunstate::Phase::FullPending,
         tun: Some(xp2p_store::tunstate::TunView {
             phase: xp2p_store::tunstate::Phase::FullPending,
             mode: "full".into(),
@@ -304,7 +304,7 @@ fn healthy_dashboard_other_sizes() {
 fn crash_backoff_says_when_the_core_restarts() {
     let client = RoleView {
         core: CoreView {
-            display: "failed".into(),
+            display: xp2p_core::status::DisplayState::Failed,
             pid: None,
             uptime_s: None,
             config_sha256: None,
@@ -349,7 +349,7 @@ fn apply_error() {
             request_id: "9f86d081-884c-4d63-9a2b-1c0d3e4f5a6b".into(),
             attempt_id: "d2a84f4b-3333-4e5f-9a8b-7c6d5e4f3a2b".into(),
             code: ErrorCode::InvalidToml,
-            phase: "compiled".into(),
+            phase: xp2p_core::records::journal::Phase::Compiled,
             reason: reason.clone(),
             timestamp: PAST.into(),
         }),
@@ -385,13 +385,13 @@ fn rolled_back_client() -> RoleView {
             request_id: "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f".into(),
             attempt_id: "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b".into(),
             code: ErrorCode::HealthCheckFailed,
-            phase: "healthy".into(),
+            phase: xp2p_core::records::journal::Phase::Healthy,
             reason: ROLLBACK_ERROR.into(),
             timestamp: PAST.into(),
         }),
         last_attempt: Some(AttemptView {
             request_id: "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f".into(),
-            phase: "healthy".into(),
+            phase: xp2p_core::records::journal::Phase::Healthy,
             ..attempt(
                 "f00dbabe-4444-4e5f-9a8b-7c6d5e4f3a2b",
                 "rolled_back",

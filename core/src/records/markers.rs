@@ -36,7 +36,7 @@ pub struct ErrorEntry {
     pub request_id: String,
     pub attempt_id: String,
     pub code: ErrorCode,
-    pub phase: String,
+    pub phase: crate::records::journal::Phase,
     pub reason: String,
     pub timestamp: String,
 }

@@ -67,7 +67,7 @@ async fn a_slow_subscriber_gets_resync_and_a_snapshot_without_a_later_event() {
     for i in 0..2000 {
         ctx.events.send(Event::CoreState {
             role: Role::Client,
-            display: format!("state {i}"),
+            display: xp2p_core::status::DisplayState::Running,
             pid: Some(i),
         });
     }
@@ -94,11 +94,11 @@ async fn a_slow_subscriber_gets_resync_and_a_snapshot_without_a_later_event() {
     // Events flow again after the snapshot.
     ctx.events.send(Event::CoreState {
         role: Role::Client,
-        display: "after".into(),
+        display: xp2p_core::status::DisplayState::Degraded,
         pid: None,
     });
     let v = next(&mut lines).await.unwrap();
-    assert_eq!(v["event"]["display"], "after", "{v}");
+    assert_eq!(v["event"]["display"], "degraded", "{v}");
     assert!(v["seq"].as_u64().unwrap() > last_seq);
 }
 

@@ -284,7 +284,7 @@ mod tests {
     fn core(role: Role, display: &str, pid: Option<i32>) -> Event {
         Event::CoreState {
             role,
-            display: display.into(),
+            display: display.parse().expect("a display state"),
             pid,
         }
     }

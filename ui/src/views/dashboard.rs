@@ -106,11 +106,15 @@ fn timeline(v: &RoleView, live: Option<&LiveAttempt>) -> (String, Option<u64>, V
             let mut out = Vec::new();
             let mut prev: Option<&str> = None;
             for p in &a.phases {
-                out.push((p.phase.clone(), prev.map_or(0, |q| ms_between(q, &p.ts))));
+                out.push((
+                    p.phase.to_string(),
+                    prev.map_or(0, |q| ms_between(q, &p.ts)),
+                ));
                 prev = Some(&p.ts);
             }
             (
-                a.outcome.clone().unwrap_or_else(|| "in progress".into()),
+                a.outcome
+                    .map_or_else(|| "in progress".into(), |o| o.to_string()),
                 a.duration_ms,
                 out,
             )
@@ -132,7 +136,7 @@ fn role_block(
     let label = |s: &str| Span::styled(format!("{s:<9}"), t.dim());
     let mut lines = vec![Line::from(vec![
         label("core"),
-        Span::styled(c.display.clone(), t.display(&c.display)),
+        Span::styled(c.display.as_str(), t.display(c.display.as_str())),
         Span::raw(format!(
             "  pid {}  up {}",
             c.pid.map_or("-".into(), |p| p.to_string()),
@@ -222,7 +226,7 @@ fn role_block(
         Span::raw(
             v.tun
                 .as_ref()
-                .map_or_else(|| v.tun_phase.clone(), |t| t.summary()),
+                .map_or_else(|| v.tun_phase.to_string(), |t| t.summary()),
         ),
     ]));
     // Client: the last probe of each endpoint through the tunnel (xp2p ping's path);
@@ -257,7 +261,7 @@ fn role_block(
             format!(" {} ", v.role),
             if selected { t.selected() } else { t.title() },
         ),
-        Span::styled(format!(" {} ", c.display), t.display(&c.display)),
+        Span::styled(format!(" {} ", c.display), t.display(c.display.as_str())),
     ]);
     let block = if selected {
         Block::bordered().title(title).border_style(t.accent())
