@@ -516,3 +516,39 @@ fn the_mode_request_writes_desired_and_requests_an_apply() {
         "a server has no full mode: {v}"
     );
 }
+
+/// A fake service at the socket that answers `hello` with another protocol
+/// version: `xp2p status` refuses it (exit 1), naming both versions, instead
+/// of reading what it cannot understand.
+#[test]
+fn the_cli_refuses_a_service_of_another_protocol_naming_both_versions() {
+    use std::os::unix::net::UnixListener;
+    let root = TestRoot::new();
+    let sock = socket(&root);
+    std::fs::create_dir_all(sock.parent().expect("state dir")).expect("state dir");
+    let listener = UnixListener::bind(&sock).expect("bind the fake service");
+    let fake = std::thread::spawn(move || {
+        let (s, _) = listener.accept().expect("accept");
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        let mut hello = String::new();
+        r.read_line(&mut hello).expect("hello");
+        let mut w = s;
+        w.write_all(
+            b"{\"v\":1,\"id\":1,\"type\":\"hello.ok\",\"instance_id\":\"x\",\"proto\":2,\"roles\":[],\"service\":\"xp2p 9.0.0\"}\n",
+        )
+        .expect("answer");
+        // Hold the connection until the client hangs up.
+        let mut rest = String::new();
+        let _ = r.read_line(&mut rest);
+        hello
+    });
+    let out = root.run(&["status"]);
+    let hello = fake.join().expect("the fake service");
+    assert!(
+        hello.contains("\"proto\":1"),
+        "the client says its version: {hello}"
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("protocol 2"), "{}", out.stderr);
+    assert!(out.stderr.contains("protocol 1"), "{}", out.stderr);
+}

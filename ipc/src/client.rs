@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::UnixStream;
 
-use super::frame::{Frame, ReadOutcome, read_frame, write_frame};
+use crate::contract::{PROTO, Request, RequestKind, Response, WireError};
+use crate::frame::{Frame, ReadOutcome, read_frame, write_frame};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -28,19 +29,27 @@ pub enum ConnectError {
     Io(String),
 }
 
+impl ConnectError {
+    /// What an answer other than the one a request expects means: a refusal
+    /// as [`refusal`] tells it, anything else a protocol error.
+    pub fn unexpected(answer: &Response) -> ConnectError {
+        match answer {
+            Response::Error { code, message } => refusal(*code, message),
+            other => ConnectError::Protocol(format!(
+                "unexpected `{}` answer from the service",
+                other.kind().as_str()
+            )),
+        }
+    }
+}
+
 /// The bound on connect + hello.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The bound on one request's answer (the service answers most at once).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// `repair` waits for each role's TUN reconcile (up to 60 s each on the service).
-const REPAIR_TIMEOUT: Duration = Duration::from_secs(150);
+pub use crate::contract::{REPAIR_TIMEOUT, REQUEST_TIMEOUT};
 
 /// How long a request of `kind` may take to be answered.
 pub fn request_timeout(kind: &str) -> Duration {
-    match kind {
-        "repair" => REPAIR_TIMEOUT,
-        _ => REQUEST_TIMEOUT,
-    }
+    RequestKind::parse(kind).map_or(REQUEST_TIMEOUT, RequestKind::timeout)
 }
 
 /// Either transport's halves (the Unix socket, or the Windows named pipe).
@@ -107,13 +116,61 @@ impl IpcClient {
             buf: Vec::new(),
             pending: Default::default(),
         };
-        let hello = c
-            .request(Frame::new("hello", None).with("client", client))
-            .await?;
-        if hello.kind == "error" {
-            return Err(answer_error(&hello));
+        match c.call(&Request::hello(client)).await? {
+            Response::HelloOk { proto, .. } if proto == PROTO => Ok(c),
+            Response::HelloOk { proto, service, .. } => Err(ConnectError::Protocol(format!(
+                "the service speaks IPC protocol {proto} ({service}); this client speaks protocol \
+                 {PROTO} (xp2p {}): use one xp2p version for both",
+                xp2p_core::VERSION
+            ))),
+            Response::Error { code, message } => Err(refusal(code, &message)),
+            other => Err(ConnectError::Protocol(format!(
+                "the service answered hello with `{}`",
+                other.kind().as_str()
+            ))),
         }
-        Ok(c)
+    }
+
+    /// Sends a request and waits for its answer (an `error` answer included),
+    /// at most its kind's bound. An answer this client cannot read is a
+    /// protocol error.
+    pub async fn call(&mut self, req: &Request) -> Result<Response, ConnectError> {
+        let bound = req.kind().timeout();
+        self.call_within(req, bound).await
+    }
+
+    /// [`IpcClient::call`] with an explicit bound.
+    pub async fn call_within(
+        &mut self,
+        req: &Request,
+        bound: Duration,
+    ) -> Result<Response, ConnectError> {
+        let f = self.request_within(req.to_frame(None), bound).await?;
+        typed(&f)
+    }
+
+    /// [`IpcClient::call`], with an `error` answer as the `Err` it means.
+    pub async fn ask(&mut self, req: &Request) -> Result<Response, ConnectError> {
+        let bound = req.kind().timeout();
+        self.ask_within(req, bound).await
+    }
+
+    /// [`IpcClient::ask`] with an explicit bound.
+    pub async fn ask_within(
+        &mut self,
+        req: &Request,
+        bound: Duration,
+    ) -> Result<Response, ConnectError> {
+        match self.call_within(req, bound).await? {
+            Response::Error { code, message } => Err(refusal(code, &message)),
+            ok => Ok(ok),
+        }
+    }
+
+    /// The next message from the service (events after `subscribe`), typed.
+    pub async fn next_response(&mut self) -> Result<Response, ConnectError> {
+        let f = self.next_frame().await?;
+        typed(&f)
     }
 
     /// Sends a request and waits for its answer (`<type>.ok`, `snapshot` or `error`),
@@ -177,7 +234,7 @@ impl IpcClient {
             }
             Ok(ReadOutcome::TooLong) => Err(ConnectError::Protocol(format!(
                 "the service sent a frame over the {} KiB limit",
-                super::MAX_FRAME / 1024
+                crate::MAX_FRAME / 1024
             ))),
             Ok(ReadOutcome::Malformed(e)) => Err(ConnectError::Protocol(format!(
                 "malformed frame from the service: {e}"
@@ -187,16 +244,42 @@ impl IpcClient {
     }
 }
 
+/// A frame from the service as a typed answer (unreadable: a protocol error).
+fn typed(f: &Frame) -> Result<Response, ConnectError> {
+    Response::from_frame(f).map_err(|e| {
+        ConnectError::Protocol(format!(
+            "unreadable `{}` frame from the service: {e}",
+            f.kind
+        ))
+    })
+}
+
 /// Turns an `error` answer into a [`ConnectError`] (permission, protocol or other).
 pub fn answer_error(f: &Frame) -> ConnectError {
     let code = f.get_str("code").unwrap_or("internal");
-    let message = f.get_str("message").unwrap_or("").to_string();
+    let message = f.get_str("message").unwrap_or("");
+    match WireError::parse(code) {
+        Some(c) => refusal(c, message),
+        None => ConnectError::Io(format!("{code}: {message}")),
+    }
+}
+
+/// What a refusal with `code` means to a client (permission, protocol or other).
+pub fn refusal(code: WireError, message: &str) -> ConnectError {
     match code {
-        "permission_denied" => ConnectError::PermissionDenied(message),
-        "frame_too_long" | "malformed_frame" | "too_large" | "frame_timeout" => {
-            ConnectError::Protocol(format!("{code}: {message}"))
-        }
-        _ => ConnectError::Io(format!("{code}: {message}")),
+        WireError::PermissionDenied => ConnectError::PermissionDenied(message.to_string()),
+        WireError::FrameTooLong
+        | WireError::MalformedFrame
+        | WireError::TooLarge
+        | WireError::FrameTimeout
+        | WireError::ProtocolMismatch => ConnectError::Protocol(format!("{code}: {message}")),
+        WireError::Busy
+        | WireError::InvalidRequest
+        | WireError::Internal
+        | WireError::Timeout
+        | WireError::InvalidDesired
+        | WireError::RenderFailed
+        | WireError::UnknownType => ConnectError::Io(format!("{code}: {message}")),
     }
 }
 
@@ -258,6 +341,48 @@ mod tests {
         let e = c.request(Frame::new("status", None)).await.err().unwrap();
         assert!(matches!(e, ConnectError::Protocol(_)), "{e}");
         server.abort();
+    }
+
+    /// A service of another protocol version: the client refuses it, naming both.
+    #[tokio::test]
+    async fn a_service_of_another_protocol_is_refused_naming_both_versions() {
+        let (client_side, server_side) = tokio::net::UnixStream::pair().unwrap();
+        let server = tokio::spawn(async move {
+            let (r, mut w) = server_side.into_split();
+            let mut lines = tokio::io::BufReader::new(r).lines();
+            let hello = lines.next_line().await.unwrap().unwrap();
+            assert!(hello.contains(&format!("\"proto\":{PROTO}")), "{hello}");
+            let answer = Response::HelloOk {
+                instance_id: "i".into(),
+                proto: PROTO + 1,
+                roles: vec![],
+                service: "xp2p 9.9.9".into(),
+            };
+            let mut line = answer.to_frame(Some(1)).to_line();
+            line.push('\n');
+            w.write_all(line.as_bytes()).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let (r, w) = client_side.into_split();
+        let e = IpcClient::over(r, w, "t").await.err().unwrap();
+        let text = e.to_string();
+        assert!(matches!(e, ConnectError::Protocol(_)), "{text}");
+        assert!(text.contains(&format!("protocol {}", PROTO + 1)), "{text}");
+        assert!(text.contains(&format!("protocol {PROTO}")), "{text}");
+        server.abort();
+    }
+
+    /// The service's refusal of our version is a protocol error carrying its words.
+    #[test]
+    fn a_protocol_mismatch_refusal_is_a_protocol_error() {
+        let f = Frame::error(
+            Some(1),
+            "protocol_mismatch",
+            "this service speaks IPC protocol 1; the client speaks protocol 2",
+        );
+        let e = answer_error(&f);
+        assert!(matches!(e, ConnectError::Protocol(_)), "{e}");
+        assert!(e.to_string().contains("protocol 2"), "{e}");
     }
 
     #[test]

@@ -3,118 +3,10 @@
 //! lines (a chatty core) can never make a state subscriber lag. Subscribers
 //! that lag lose events and must resync from a snapshot.
 
-use serde::Serialize;
 use tokio::sync::broadcast;
-use xp2p_core::Role;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PhaseTiming {
-    pub phase: xp2p_core::records::journal::Phase,
-    pub ms: u64,
-}
-
-/// The result of one apply attempt: the `apply.done` event and `apply --wait --json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApplyResult {
-    pub role: Role,
-    pub request_id: String,
-    pub attempt_id: String,
-    pub status: String,
-    pub changed: bool,
-    pub duration_ms: u64,
-    pub exit_code: i32,
-    pub error_code: Option<String>,
-    pub error_summary: Option<String>,
-    pub log_tail: String,
-    pub phases: Vec<PhaseTiming>,
-    /// The role's TUN after the OS-state reconcile that follows the apply
-    /// (absent where the service owns no OS state).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tun: Option<xp2p_store::tunstate::TunView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind")]
-pub enum Event {
-    #[serde(rename = "apply.start")]
-    ApplyStart {
-        role: Role,
-        request_id: String,
-        attempt_id: String,
-    },
-    #[serde(rename = "apply.phase")]
-    ApplyPhase {
-        role: Role,
-        attempt_id: String,
-        phase: xp2p_core::records::journal::Phase,
-        at: String,
-    },
-    #[serde(rename = "apply.done")]
-    ApplyDone(ApplyResult),
-    #[serde(rename = "apply.cancelled")]
-    ApplyCancelled {
-        role: Role,
-        request_id: String,
-        superseded_by: String,
-    },
-    #[serde(rename = "apply.log")]
-    ApplyLog {
-        role: Role,
-        attempt_id: String,
-        stream: String,
-        line: String,
-    },
-    #[serde(rename = "core.log")]
-    CoreLog { role: Role, line: String },
-    #[serde(rename = "core.restart.start")]
-    CoreRestartStart { role: Role },
-    #[serde(rename = "core.restart.done")]
-    CoreRestartDone {
-        role: Role,
-        pid: Option<i32>,
-        duration_ms: u64,
-    },
-    #[serde(rename = "health")]
-    Health {
-        role: Role,
-        inbounds: Vec<xp2p_store::status::InboundHealth>,
-    },
-    #[serde(rename = "markers")]
-    Markers {
-        role: Role,
-        request: Option<xp2p_store::markers::RequestEntry>,
-        error: Option<xp2p_store::markers::ErrorEntry>,
-    },
-    #[serde(rename = "core.state")]
-    CoreState {
-        role: Role,
-        display: xp2p_core::status::DisplayState,
-        pid: Option<i32>,
-    },
-    #[serde(rename = "deploy.progress")]
-    DeployProgress {
-        deploy_id: String,
-        role: String,
-        step: String,
-        state: String,
-        detail: String,
-    },
-    #[serde(rename = "tun.phase")]
-    TunPhase {
-        role: Role,
-        tun: xp2p_store::tunstate::TunView,
-    },
-    #[serde(rename = "desired.changed")]
-    DesiredChanged { role: Role, digest: String },
-}
-
-impl Event {
-    /// Log lines go only to subscribers that asked for them (`subscribe{logs:true}`),
-    /// so a log flood can never push an `apply --wait` client into a resync.
-    pub fn is_log(&self) -> bool {
-        matches!(self, Event::ApplyLog { .. } | Event::CoreLog { .. })
-    }
-}
+/// The events themselves are the IPC contract's (`xp2p_ipc::Event`).
+pub use xp2p_ipc::{ApplyResult, Event, PhaseTiming};
 
 /// Events kept per bus for subscribers that have not read them yet.
 const BUS_CAPACITY: usize = 4096;
@@ -158,6 +50,7 @@ impl EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xp2p_core::Role;
 
     #[test]
     fn a_log_flood_never_makes_a_state_subscriber_lag() {

@@ -4,6 +4,8 @@
 //! `XP2P_JOURNAL_FULL_AT=<phase>` makes the journal append of that phase's
 //! (non-terminal) record fail as a full disk would.
 
+use xp2p_store::journal::Phase;
+
 #[cfg(feature = "fault-injection")]
 pub fn maybe_crash(point: &str) {
     if std::env::var("XP2P_CRASH_AT").is_ok_and(|p| p == point) {
@@ -17,8 +19,8 @@ pub fn maybe_crash(point: &str) {
 pub fn maybe_crash(_point: &str) {}
 
 #[cfg(feature = "fault-injection")]
-pub fn journal_full_at(phase: &str) -> Result<(), String> {
-    if std::env::var("XP2P_JOURNAL_FULL_AT").is_ok_and(|p| p == phase) {
+pub fn journal_full_at(phase: Phase) -> Result<(), String> {
+    if std::env::var("XP2P_JOURNAL_FULL_AT").is_ok_and(|p| phase == p.as_str()) {
         return Err(format!(
             "journal: {} (injected at {phase})",
             std::io::Error::from_raw_os_error(28)
@@ -29,6 +31,6 @@ pub fn journal_full_at(phase: &str) -> Result<(), String> {
 
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub fn journal_full_at(_phase: &str) -> Result<(), String> {
+pub fn journal_full_at(_phase: Phase) -> Result<(), String> {
     Ok(())
 }

@@ -11,16 +11,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use xp2p_core::{Layout, Role};
 use xp2p_ipc::frame::{ReadOutcome, read_frame};
-use xp2p_ipc::{Frame, MAX_FRAME, PROTO};
+use xp2p_ipc::{
+    ApplyTarget, Field, Frame, MAX_FRAME, PROTO, Request, RequestKind, Response, ServiceInfo,
+    State, WireError, role_arg,
+};
 use xp2p_store::journal;
-use xp2p_store::live::{self, Slot};
 use xp2p_store::markers;
+use xp2p_store::sides::{self, Side, SideError};
 use xp2p_store::status;
 
 use crate::apply::RunnerCmd;
@@ -209,11 +213,11 @@ pub async fn serve(listener: UnixListener, ctx: Arc<IpcContext>) {
 /// client that does not read cannot keep this task).
 async fn refuse_busy(mut stream: UnixStream) {
     tracing::warn!("IPC: refusing a connection: {MAX_CONNECTIONS} are open");
-    let mut line = Frame::error(
-        None,
-        "busy",
+    let mut line = Response::error(
+        WireError::Busy,
         format!("the service already serves {MAX_CONNECTIONS} IPC connections; try again later"),
     )
+    .to_frame(None)
     .to_line();
     line.push('\n');
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
@@ -240,7 +244,9 @@ const UNIX_DENIALS: Denials = Denials {
 
 /// One client's JSON Lines conversation over any transport (the Unix socket,
 /// or the Windows pipe): requests answered in order, `subscribe` forwarding
-/// events through a bounded queue, every request checked against `access`.
+/// events through a bounded queue, every request checked against `access`
+/// (by [`RequestKind::mutates`], before its fields are read), a `hello` of
+/// another protocol version refused and closed.
 pub(crate) async fn conversation<R, W>(
     r: R,
     w: W,
@@ -265,22 +271,20 @@ pub(crate) async fn conversation<R, W>(
         let read = tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut reader, &mut buf)).await;
         let frame = match read {
             Err(_) => {
-                let _ = out
-                    .send(Frame::error(
-                        None,
-                        "frame_timeout",
-                        format!(
-                            "a frame must arrive whole within {} s of its first byte",
-                            FRAME_TIMEOUT.as_secs()
-                        ),
-                    ))
-                    .await;
+                let e = Response::error(
+                    WireError::FrameTimeout,
+                    format!(
+                        "a frame must arrive whole within {} s of its first byte",
+                        FRAME_TIMEOUT.as_secs()
+                    ),
+                );
+                let _ = out.send(e.to_frame(None)).await;
                 break;
             }
             Ok(Ok(ReadOutcome::Frame(f))) => f,
             Ok(Ok(ReadOutcome::Malformed(e))) => {
                 if out
-                    .send(Frame::error(None, "malformed_frame", e))
+                    .send(Response::error(WireError::MalformedFrame, e).to_frame(None))
                     .await
                     .is_err()
                     || access == Access::None
@@ -290,44 +294,50 @@ pub(crate) async fn conversation<R, W>(
                 continue;
             }
             Ok(Ok(ReadOutcome::TooLong)) => {
-                let _ = out
-                    .send(Frame::error(
-                        None,
-                        "frame_too_long",
-                        format!("frames are limited to {MAX_FRAME} bytes"),
-                    ))
-                    .await;
+                let e = Response::error(
+                    WireError::FrameTooLong,
+                    format!("frames are limited to {MAX_FRAME} bytes"),
+                );
+                let _ = out.send(e.to_frame(None)).await;
                 break;
             }
             Ok(Ok(ReadOutcome::Eof)) | Ok(Err(_)) => break,
         };
         let id = frame.id;
-        let answer = if access == Access::None {
+        if access == Access::None {
             // Told once, then closed: a refused user cannot hold a connection slot.
-            let _ = out
-                .send(Frame::error(id, "permission_denied", denials.none))
-                .await;
+            let e = Response::error(WireError::PermissionDenied, denials.none);
+            let _ = out.send(e.to_frame(id)).await;
             break;
-        } else if access == Access::ReadOnly && is_mutating(&frame.kind) {
-            Frame::error(
-                id,
-                "permission_denied",
-                format!("`{}` {}", frame.kind, denials.read_only),
-            )
-        } else if frame.kind == "subscribe" {
+        }
+        let request = match admit(&frame, access, denials) {
+            Ok(r) => r,
+            Err(refusal) => {
+                if out
+                    .send(Response::from(refusal).to_frame(id))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+        };
+        if let Some(mismatch) = version_mismatch(&request, frame.v) {
+            let _ = out.send(mismatch.to_frame(id)).await;
+            break;
+        }
+        if let Request::Subscribe { logs } = &request {
             if let Some(old) = subscription.take() {
                 old.abort();
             }
+            // On the bus before the snapshot is built: no event falls between.
             let rx = ctx.events.subscribe();
-            let snap = snapshot_frame(&ctx, id, 0).await;
-            if out.send(snap).await.is_err() {
+            let logs = logs.get().copied().unwrap_or(false);
+            let snap = handle(&ctx, request).await;
+            if out.send(snap.to_frame(id)).await.is_err() {
                 break;
             }
-            let logs = frame
-                .body
-                .get("logs")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
             subscription = Some(tokio::spawn(forward_events(
                 ctx.clone(),
                 rx,
@@ -335,14 +345,12 @@ pub(crate) async fn conversation<R, W>(
                 logs,
             )));
             continue;
-        } else {
-            let mut answer = handle(&ctx, frame).await;
-            if access == Access::ReadOnly {
-                redact_for_readers(&mut answer);
-            }
-            answer
-        };
-        if out.send(answer).await.is_err() {
+        }
+        let mut answer = handle(&ctx, request).await;
+        if access == Access::ReadOnly {
+            redact_for_readers(&mut answer);
+        }
+        if out.send(answer.to_frame(id)).await.is_err() {
             break;
         }
     }
@@ -353,29 +361,64 @@ pub(crate) async fn conversation<R, W>(
     let _ = writer.await;
 }
 
-/// Read-only members (`socket_group`) may read state but never credentials:
-/// a rendered config reaches them with its secrets redacted.
-fn redact_for_readers(answer: &mut Frame) {
-    if answer.kind == "render.ok"
-        && let Some(Value::String(json)) = answer.body.get_mut("json")
-    {
-        *json = xp2p_core::redact::redact_config_json(json);
+/// A refusal on its way to becoming an `error` answer (small, unlike a
+/// [`Response`] that may carry a whole state).
+struct Refusal(WireError, String);
+
+fn refuse(code: WireError, message: impl Into<String>) -> Refusal {
+    Refusal(code, message.into())
+}
+
+impl From<Refusal> for Response {
+    fn from(r: Refusal) -> Response {
+        Response::error(r.0, r.1)
     }
 }
 
-fn is_mutating(kind: &str) -> bool {
-    matches!(
-        kind,
-        "apply"
-            | "rollback"
-            | "restart"
-            | "stop_core"
-            | "mode"
-            | "repair"
-            | "deploy.start"
-            | "deploy.cancel"
-            | "deploy.progress"
-    )
+/// The request a frame carries, if this client may make it: an unknown type
+/// is refused for everyone, a mutating one for read-only members (before any
+/// field is read), both without effect.
+fn admit(frame: &Frame, access: Access, denials: &Denials) -> Result<Request, Refusal> {
+    let Some(kind) = RequestKind::parse(&frame.kind) else {
+        return Err(refuse(
+            WireError::UnknownType,
+            format!("unknown request type `{}`", frame.kind),
+        ));
+    };
+    if access != Access::Full && kind.mutates() {
+        return Err(refuse(
+            WireError::PermissionDenied,
+            format!("`{kind}` {}", denials.read_only),
+        ));
+    }
+    Request::from_frame(frame).map_err(|e| refuse(WireError::InvalidRequest, e.to_string()))
+}
+
+/// The refusal of a `hello` that speaks another protocol version (its `proto`,
+/// or for a client that sends none, its frame's `v`); the connection closes.
+fn version_mismatch(request: &Request, v: u32) -> Option<Response> {
+    let Request::Hello { proto, .. } = request else {
+        return None;
+    };
+    let theirs = proto.get().copied().unwrap_or(v);
+    (theirs != PROTO).then(|| {
+        Response::error(
+            WireError::ProtocolMismatch,
+            format!(
+                "this service speaks IPC protocol {PROTO} (xp2p {}); the client speaks protocol \
+                 {theirs}: use one xp2p version for both",
+                xp2p_core::VERSION
+            ),
+        )
+    })
+}
+
+/// Read-only members (`socket_group`) may read state but never credentials:
+/// a rendered config reaches them with its secrets redacted.
+fn redact_for_readers(answer: &mut Response) {
+    if let Response::RenderOk { json } = answer {
+        *json = xp2p_core::redact::redact_config_json(json);
+    }
 }
 
 /// `status::snapshot`, but with only the journal records the views use (each
@@ -391,31 +434,40 @@ fn status_snapshot(layout: &Layout) -> Vec<status::RoleView> {
         .collect()
 }
 
-async fn state(ctx: &IpcContext) -> Value {
+async fn state(ctx: &IpcContext) -> State {
     let layout = ctx.layout.clone();
     let roles = tokio::task::spawn_blocking(move || status_snapshot(&layout))
         .await
         .unwrap_or_default();
-    // Foreign text (a request id someone wrote into `apply.request`, a huge
-    // error) must not blow the frame limit or a terminal.
-    let mut roles = serde_json::to_value(roles).unwrap_or(Value::Null);
-    outbox::truncate_strings(&mut roles, outbox::LONG_STRING);
-    json!({
-        "roles": roles,
-        "service": {
-            "running": true,
-            "pid": std::process::id(),
-            "instance_id": ctx.instance_id,
-            "uptime_s": ctx.started.elapsed().as_secs(),
-            "version": xp2p_core::VERSION,
-        }
-    })
+    State {
+        roles: truncated(roles),
+        service: ServiceInfo {
+            running: true,
+            pid: Some(std::process::id()),
+            instance_id: Some(ctx.instance_id.clone()),
+            uptime_s: Some(ctx.started.elapsed().as_secs()),
+            version: Some(xp2p_core::VERSION.to_string()),
+            ..ServiceInfo::default()
+        },
+    }
 }
 
-async fn snapshot_frame(ctx: &IpcContext, id: Option<u64>, seq: u64) -> Frame {
-    Frame::new("snapshot", id)
-        .with("seq", seq)
-        .with("state", state(ctx).await)
+/// Foreign text (a request id someone wrote into `apply.request`, a huge
+/// error) must not blow the frame limit or a terminal: every long string in
+/// the views is cut (a cut string is still a string of its field).
+fn truncated(roles: Vec<status::RoleView>) -> Vec<status::RoleView> {
+    let Ok(mut v) = serde_json::to_value(&roles) else {
+        return roles;
+    };
+    outbox::truncate_strings(&mut v, outbox::LONG_STRING);
+    serde_json::from_value(v).unwrap_or(roles)
+}
+
+async fn snapshot(ctx: &IpcContext, seq: u64) -> Response {
+    Response::Snapshot {
+        seq,
+        state: state(ctx).await,
+    }
 }
 
 /// Forwards bus events with per-connection `seq` (log lines too when asked).
@@ -458,10 +510,11 @@ async fn forward_events(
             Err(RecvError::Closed) => break,
         };
         seq += 1;
-        let f = Frame::new("event", None)
-            .with("seq", seq)
-            .with("event", serde_json::to_value(&event).unwrap_or(Value::Null));
-        match out.try_send(f) {
+        let f = Response::Event {
+            seq,
+            event: Box::new(event),
+        };
+        match out.try_send(f.to_frame(None)) {
             Ok(()) => {}
             Err(TrySend::Full) => {
                 if resync(&ctx, &mut rx, &mut log_rx, &out, &mut seq)
@@ -486,312 +539,324 @@ async fn resync(
     seq: &mut u64,
 ) -> Result<(), TrySend> {
     *seq += 1;
-    out.send(Frame::new("resync", None).with("seq", *seq))
+    out.send(Response::Resync { seq: *seq }.to_frame(None))
         .await?;
     *rx = rx.resubscribe();
     if let Some(l) = log_rx {
         *l = l.resubscribe();
     }
     *seq += 1;
-    let snap = snapshot_frame(ctx, None, *seq).await;
-    out.send(snap).await
+    let snap = snapshot(ctx, *seq).await;
+    out.send(snap.to_frame(None)).await
 }
 
-fn role_arg(f: &Frame) -> Result<Role, Frame> {
-    f.get_str("role")
-        .ok_or_else(|| Frame::error(f.id, "invalid_request", "`role` is required"))?
-        .parse()
-        .map_err(|e: String| Frame::error(f.id, "invalid_request", e))
+/// The role a request names, or its `invalid_request` refusal.
+fn role_of(f: &Field<Role>) -> Result<Role, Refusal> {
+    role_arg(f).map_err(|e| refuse(WireError::InvalidRequest, e))
 }
 
 /// The apply runner of `role`, or the error for a role this service does not serve.
-fn runner_for(
-    ctx: &IpcContext,
-    id: Option<u64>,
-    role: Role,
-) -> Result<&mpsc::UnboundedSender<RunnerCmd>, Frame> {
+fn runner_for(ctx: &IpcContext, role: Role) -> Result<&mpsc::UnboundedSender<RunnerCmd>, Refusal> {
     ctx.runners.get(&role).ok_or_else(|| {
-        Frame::error(
-            id,
-            "invalid_request",
+        refuse(
+            WireError::InvalidRequest,
             format!("the service does not serve the {role} role"),
         )
     })
 }
 
-async fn handle(ctx: &IpcContext, f: Frame) -> Frame {
-    let id = f.id;
-    match f.kind.as_str() {
-        "hello" => {
-            let roles: Vec<&str> = ctx.runners.keys().map(|r| r.as_str()).collect();
-            Frame::new("hello.ok", id)
-                .with("service", format!("xp2p {}", xp2p_core::VERSION))
-                .with("proto", PROTO)
-                .with("roles", json!(roles))
-                .with("instance_id", ctx.instance_id.clone())
-        }
-        "status" => Frame::new("status.ok", id).with("state", state(ctx).await),
-        "apply" => {
-            let roles: Vec<Role> = match f.get_str("role") {
-                None | Some("all") => ctx.runners.keys().copied().collect(),
-                Some(_) => match role_arg(&f) {
-                    Ok(r) => vec![r],
-                    Err(e) => return e,
-                },
-            };
-            let mut ids = serde_json::Map::new();
-            for role in roles {
-                let runner = match runner_for(ctx, id, role) {
-                    Ok(r) => r,
-                    Err(e) => return e,
-                };
-                let rid = match f.get_str("request_id") {
-                    Some(r) => r.to_string(),
-                    None => {
-                        let l = ctx.layout.clone();
-                        match tokio::task::spawn_blocking(move || markers::write_request(&l, role))
-                            .await
-                        {
-                            Ok(Ok(r)) => r,
-                            Ok(Err(e)) => return Frame::error(id, "internal", e.to_string()),
-                            Err(e) => return Frame::error(id, "internal", e.to_string()),
-                        }
-                    }
-                };
-                let _ = runner.send(RunnerCmd::Announce(rid.clone()));
-                ids.insert(role.to_string(), rid.into());
-            }
-            Frame::new("apply.ok", id).with("request_ids", Value::Object(ids))
-        }
-        "rollback" | "restart" => {
-            let role = match role_arg(&f) {
-                Ok(r) => r,
-                Err(e) => return e,
-            };
-            let runner = match runner_for(ctx, id, role) {
-                Ok(r) => r,
-                Err(e) => return e,
-            };
-            let rid = format!("{}-{}", f.kind, uuid::Uuid::new_v4());
-            let cmd = if f.kind == "rollback" {
-                RunnerCmd::Rollback(rid.clone())
-            } else {
-                RunnerCmd::Restart(rid.clone())
-            };
-            let _ = runner.send(cmd);
-            Frame::new(&format!("{}.ok", f.kind), id).with("request_id", rid)
-        }
-        #[cfg(target_os = "linux")]
-        "repair" => {
-            let mut views = serde_json::Map::new();
-            for (role, tx) in &ctx.tun {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let cmd = crate::tun::TunCmd::Reconcile {
-                    reason: "repair".into(),
-                    reply: Some(reply),
-                };
-                if tx.send(cmd).is_err() {
-                    return Frame::error(
-                        id,
-                        "internal",
-                        format!("the {role} TUN owner has stopped"),
-                    );
-                }
-                match tokio::time::timeout(std::time::Duration::from_secs(60), answer).await {
-                    Ok(Ok(view)) => {
-                        views.insert(
-                            role.to_string(),
-                            serde_json::to_value(view).unwrap_or(Value::Null),
-                        );
-                    }
-                    _ => {
-                        return Frame::error(
-                            id,
-                            "timeout",
-                            format!("the {role} TUN reconcile did not answer within 60 s"),
-                        );
-                    }
-                }
-            }
-            Frame::new("repair.ok", id).with("tun", Value::Object(views))
-        }
-        "mode" => {
-            let role = match role_arg(&f) {
-                Ok(r) => r,
-                Err(e) => return e,
-            };
-            let runner = match runner_for(ctx, id, role) {
-                Ok(r) => r,
-                Err(e) => return e,
-            };
-            // `mode` names it (`proxy`, `split`, `full`, `tun`), or ipc.md's
-            // `tun_enabled` + `tun_mode` do.
-            let mode = match (
-                f.get_str("mode"),
-                f.body.get("tun_enabled").and_then(Value::as_bool),
-            ) {
-                (Some(m), _) => m.to_string(),
-                (None, Some(false)) => "proxy".into(),
-                (None, Some(true)) if role == Role::Server => "tun".into(),
-                (None, Some(true)) => f.get_str("tun_mode").unwrap_or("split").to_string(),
-                (None, None) => String::new(),
-            };
-            let tag = f.get_str("tag").map(str::to_string);
-            let change = match xp2p_core::desired::mode::ModeChange::parse(role, &mode, tag) {
-                Ok(c) => c,
-                Err(e) => return Frame::error(id, "invalid_request", e),
-            };
-            let l = ctx.layout.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                xp2p_store::desired_edit::set_mode(&l, role, &change)?;
-                markers::write_request(&l, role).map_err(|e| e.to_string())
-            })
-            .await;
-            match res {
-                Ok(Ok(rid)) => {
-                    let _ = runner.send(RunnerCmd::Announce(rid.clone()));
-                    Frame::new("mode.ok", id).with("request_id", rid)
-                }
-                Ok(Err(e)) => Frame::error(id, "invalid_desired", e),
-                Err(e) => Frame::error(id, "internal", e.to_string()),
-            }
-        }
-        "journal" => {
-            let role = f.get_str("role").and_then(|r| r.parse::<Role>().ok());
-            let limit = f
-                .body
-                .get("limit")
-                .and_then(Value::as_u64)
-                .unwrap_or(50)
-                .min(MAX_JOURNAL_RECORDS as u64) as usize;
-            let path = ctx.layout.journal();
-            // Only the records asked for are held, not the whole journal.
-            let mine = tokio::task::spawn_blocking(move || {
-                journal::read_last(&path, limit, |r| role.is_none_or(|x| r.role == x))
-                    .unwrap_or_default()
-            })
-            .await
-            .unwrap_or_default();
-            Frame::new("journal.ok", id).with("records", newest_that_fit(mine, MAX_FRAME - 1024))
-        }
-        "logs" => {
-            let role = match role_arg(&f) {
-                Ok(r) => r,
-                Err(e) => return e,
-            };
-            let bytes = f
-                .body
-                .get("bytes")
-                .and_then(Value::as_u64)
-                .unwrap_or(64 * 1024)
-                .min(MAX_LOG_BYTES as u64) as usize;
-            let path = ctx.layout.core_log(role);
-            let text = tokio::task::spawn_blocking(move || tail_file(&path, bytes))
-                .await
-                .unwrap_or_default();
-            Frame::new("logs.ok", id).with("text", fit_tail(text, MAX_FRAME - 1024))
-        }
-        "render" => {
-            let role = match role_arg(&f) {
-                Ok(r) => r,
-                Err(e) => return e,
-            };
-            let which = f.get_str("which").unwrap_or("desired").to_string();
-            let l = ctx.layout.clone();
-            let side = which.clone();
-            let limit = MAX_FRAME - 1024;
-            // A stored config over the limit is refused before it is read whole.
-            let rendered =
-                tokio::task::spawn_blocking(move || match stored_size(&l, role, &which) {
-                    Some(size) if size > limit as u64 => Ok(Err(size)),
-                    _ => render(&l, role, &which).map(|text| match json_len(&text) {
-                        n if n > limit => Err(text.len() as u64),
-                        _ => Ok(text),
-                    }),
-                });
-            match rendered.await {
-                Ok(Ok(Err(size))) => Frame::error(
-                    id,
-                    "too_large",
-                    format!(
-                        "the {side} config of the {role} role is {} KiB, over the {} KiB IPC frame limit; \
-                         read it on the host with `xp2p render`",
-                        size / 1024,
-                        MAX_FRAME / 1024
-                    ),
-                ),
-                Ok(Ok(Ok(text))) => Frame::new("render.ok", id).with("json", text),
-                Ok(Err(e)) => Frame::error(id, "render_failed", e),
-                Err(e) => Frame::error(id, "internal", e.to_string()),
-            }
-        }
-        "deploy.progress" => {
+/// The role a request names and its runner.
+fn served<'a>(
+    ctx: &'a IpcContext,
+    role: &Field<Role>,
+) -> Result<(Role, &'a mpsc::UnboundedSender<RunnerCmd>), Refusal> {
+    let role = role_of(role)?;
+    Ok((role, runner_for(ctx, role)?))
+}
+
+/// The answer to one admitted request (one arm per kind, no catch-all).
+async fn handle(ctx: &IpcContext, req: Request) -> Response {
+    let answer = match req {
+        Request::Hello { .. } => Ok(on_hello(ctx)),
+        Request::Status {} => Ok(Response::StatusOk {
+            state: state(ctx).await,
+        }),
+        Request::Subscribe { .. } => Ok(snapshot(ctx, 0).await),
+        Request::Apply { role, request_id } => on_apply(ctx, &role, &request_id).await,
+        Request::Rollback { role } => on_control(ctx, &role, RequestKind::Rollback),
+        Request::Restart { role } => on_control(ctx, &role, RequestKind::Restart),
+        Request::Repair {} => on_repair(ctx).await,
+        Request::Mode {
+            role,
+            mode,
+            tun_enabled,
+            tun_mode,
+            tag,
+        } => on_mode(ctx, &role, &mode, &tun_enabled, &tun_mode, &tag).await,
+        Request::Journal { role, limit } => Ok(on_journal(ctx, &role, &limit).await),
+        Request::Logs { role, bytes } => on_logs(ctx, &role, &bytes).await,
+        Request::Render { role, which } => on_render(ctx, &role, &which).await,
+        Request::DeployProgress {
+            deploy_id,
+            role,
+            step,
+            state,
+            detail,
+        } => {
             // A deploy running beside the service reports its steps (deploy.md).
-            let field = |k: &str| {
-                f.get_str(k)
-                    .unwrap_or("")
-                    .chars()
-                    .take(512)
-                    .collect::<String>()
-            };
+            let field = |f: &Field<String>| f.as_deref().unwrap_or("").chars().take(512).collect();
             ctx.events.send(crate::events::Event::DeployProgress {
-                deploy_id: field("deploy_id"),
-                role: field("role"),
-                step: field("step"),
-                state: field("state"),
-                detail: field("detail"),
+                deploy_id: field(&deploy_id),
+                role: field(&role),
+                step: field(&step),
+                state: field(&state),
+                detail: field(&detail),
             });
-            Frame::new("deploy.progress.ok", id)
+            Ok(Response::DeployProgressOk {})
         }
-        other => Frame::error(
-            id,
-            "unknown_type",
-            format!("unknown request type `{other}`"),
-        ),
+    };
+    answer.unwrap_or_else(Response::from)
+}
+
+fn on_hello(ctx: &IpcContext) -> Response {
+    let mut roles: Vec<Role> = ctx.runners.keys().copied().collect();
+    roles.sort();
+    Response::HelloOk {
+        instance_id: ctx.instance_id.clone(),
+        proto: PROTO,
+        roles,
+        service: format!("xp2p {}", xp2p_core::VERSION),
     }
 }
 
-/// The xray.json of a side: Desired compiled now by the service, Live or LKG.
-pub fn render(layout: &Layout, role: Role, which: &str) -> Result<String, String> {
-    let slot = match which {
-        "desired" => {
-            return xp2p_store::pipeline::compile_role(layout, role, &Default::default())
-                .map(|(_, _, c)| String::from_utf8_lossy(&c.xray_json).into_owned())
-                .map_err(|p| p.to_string());
+async fn on_apply(
+    ctx: &IpcContext,
+    role: &Field<ApplyTarget>,
+    request_id: &Field<String>,
+) -> Result<Response, Refusal> {
+    // No role, `all`, or one that is not even a string: every served role.
+    let roles: Vec<Role> = match role {
+        Field::Valid(ApplyTarget::Client) => vec![Role::Client],
+        Field::Valid(ApplyTarget::Server) => vec![Role::Server],
+        Field::Invalid(v @ serde_json::Value::String(_)) => {
+            vec![role_of(&Field::Invalid(v.clone()))?]
         }
-        "live" => Slot::Live,
-        "lkg" => Slot::Lkg,
-        other => return Err(format!("unknown side `{other}` (desired, live, lkg)")),
+        Field::Valid(ApplyTarget::All) | Field::Invalid(_) | Field::Absent => {
+            ctx.runners.keys().copied().collect()
+        }
     };
-    match live::read_xray(layout, role, slot) {
-        Ok(Some(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
-        Ok(None) => Err(format!("no {which} config for the {role} role")),
-        Err(e) => Err(e.to_string()),
+    let mut ids = BTreeMap::new();
+    for role in roles {
+        let runner = runner_for(ctx, role)?;
+        let rid = match request_id.get() {
+            Some(r) => r.clone(),
+            None => {
+                let l = ctx.layout.clone();
+                match tokio::task::spawn_blocking(move || markers::write_request(&l, role)).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => return Err(refuse(WireError::Internal, e.to_string())),
+                    Err(e) => return Err(refuse(WireError::Internal, e.to_string())),
+                }
+            }
+        };
+        let _ = runner.send(RunnerCmd::Announce(rid.clone()));
+        ids.insert(role, rid);
+    }
+    Ok(Response::ApplyOk { request_ids: ids })
+}
+
+/// `rollback` or `restart`: queued on the role's runner under a fresh id.
+fn on_control(
+    ctx: &IpcContext,
+    role: &Field<Role>,
+    kind: RequestKind,
+) -> Result<Response, Refusal> {
+    let (_, runner) = served(ctx, role)?;
+    let request_id = format!("{kind}-{}", uuid::Uuid::new_v4());
+    if kind == RequestKind::Rollback {
+        let _ = runner.send(RunnerCmd::Rollback(request_id.clone()));
+        Ok(Response::RollbackOk { request_id })
+    } else {
+        let _ = runner.send(RunnerCmd::Restart(request_id.clone()));
+        Ok(Response::RestartOk { request_id })
+    }
+}
+
+#[cfg(target_os = "linux")]
+async fn on_repair(ctx: &IpcContext) -> Result<Response, Refusal> {
+    let mut views = BTreeMap::new();
+    for (role, tx) in &ctx.tun {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let cmd = crate::tun::TunCmd::Reconcile {
+            reason: "repair".into(),
+            reply: Some(reply),
+        };
+        if tx.send(cmd).is_err() {
+            return Err(refuse(
+                WireError::Internal,
+                format!("the {role} TUN owner has stopped"),
+            ));
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(60), answer).await {
+            Ok(Ok(view)) => {
+                views.insert(*role, view);
+            }
+            _ => {
+                return Err(refuse(
+                    WireError::Timeout,
+                    format!("the {role} TUN reconcile did not answer within 60 s"),
+                ));
+            }
+        }
+    }
+    Ok(Response::RepairOk { tun: views })
+}
+
+/// Where the service owns no OS network state there is nothing to repair.
+#[cfg(not(target_os = "linux"))]
+async fn on_repair(_ctx: &IpcContext) -> Result<Response, Refusal> {
+    Err(refuse(
+        WireError::UnknownType,
+        format!("unknown request type `{}`", RequestKind::Repair),
+    ))
+}
+
+async fn on_mode(
+    ctx: &IpcContext,
+    role: &Field<Role>,
+    mode: &Field<String>,
+    tun_enabled: &Field<bool>,
+    tun_mode: &Field<String>,
+    tag: &Field<String>,
+) -> Result<Response, Refusal> {
+    let (role, runner) = served(ctx, role)?;
+    // `mode` names it (`proxy`, `split`, `full`, `tun`), or ipc.md's
+    // `tun_enabled` + `tun_mode` do.
+    let mode = match (mode.as_deref(), tun_enabled.get()) {
+        (Some(m), _) => m.to_string(),
+        (None, Some(false)) => "proxy".into(),
+        (None, Some(true)) if role == Role::Server => "tun".into(),
+        (None, Some(true)) => tun_mode.as_deref().unwrap_or("split").to_string(),
+        (None, None) => String::new(),
+    };
+    let tag = tag.get().cloned();
+    let change = xp2p_core::desired::mode::ModeChange::parse(role, &mode, tag)
+        .map_err(|e| refuse(WireError::InvalidRequest, e))?;
+    let l = ctx.layout.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        xp2p_store::desired_edit::set_mode(&l, role, &change)?;
+        markers::write_request(&l, role).map_err(|e| e.to_string())
+    })
+    .await;
+    match res {
+        Ok(Ok(request_id)) => {
+            let _ = runner.send(RunnerCmd::Announce(request_id.clone()));
+            Ok(Response::ModeOk { request_id })
+        }
+        Ok(Err(e)) => Err(refuse(WireError::InvalidDesired, e)),
+        Err(e) => Err(refuse(WireError::Internal, e.to_string())),
+    }
+}
+
+/// The newest records (a role that is not one: every role's).
+async fn on_journal(ctx: &IpcContext, role: &Field<Role>, limit: &Field<u64>) -> Response {
+    let role = role.get().copied();
+    let limit = limit
+        .get()
+        .copied()
+        .unwrap_or(50)
+        .min(MAX_JOURNAL_RECORDS as u64) as usize;
+    let path = ctx.layout.journal();
+    // Only the records asked for are held, not the whole journal.
+    let mine = tokio::task::spawn_blocking(move || {
+        journal::read_last(&path, limit, |r| role.is_none_or(|x| r.role == x)).unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    Response::JournalOk {
+        records: newest_that_fit(mine, MAX_FRAME - 1024),
+    }
+}
+
+async fn on_logs(
+    ctx: &IpcContext,
+    role: &Field<Role>,
+    bytes: &Field<u64>,
+) -> Result<Response, Refusal> {
+    let role = role_of(role)?;
+    let bytes = bytes
+        .get()
+        .copied()
+        .unwrap_or(64 * 1024)
+        .min(MAX_LOG_BYTES as u64) as usize;
+    let path = ctx.layout.core_log(role);
+    let text = tokio::task::spawn_blocking(move || tail_file(&path, bytes))
+        .await
+        .unwrap_or_default();
+    Ok(Response::LogsOk {
+        text: fit_tail(text, MAX_FRAME - 1024),
+    })
+}
+
+async fn on_render(
+    ctx: &IpcContext,
+    role: &Field<Role>,
+    which: &Field<String>,
+) -> Result<Response, Refusal> {
+    let role = role_of(role)?;
+    let which = which.as_deref().unwrap_or("desired");
+    let side: Side = which
+        .parse()
+        .map_err(|e: sides::UnknownSide| refuse(WireError::RenderFailed, e.to_string()))?;
+    let l = ctx.layout.clone();
+    let limit = MAX_FRAME - 1024;
+    // A stored config over the limit is refused before it is read whole.
+    let rendered = tokio::task::spawn_blocking(move || match sides::stored_size(&l, role, side) {
+        Some(size) if size > limit as u64 => Ok(Err(size)),
+        _ => render(&l, role, side).map(|text| match json_len(&text) {
+            n if n > limit => Err(text.len() as u64),
+            _ => Ok(text),
+        }),
+    });
+    match rendered.await {
+        Ok(Ok(Err(size))) => Err(refuse(
+            WireError::TooLarge,
+            format!(
+                "the {side} config of the {role} role is {} KiB, over the {} KiB IPC frame limit; \
+                 read it on the host with `xp2p render`",
+                size / 1024,
+                MAX_FRAME / 1024
+            ),
+        )),
+        Ok(Ok(Ok(json))) => Ok(Response::RenderOk { json }),
+        Ok(Err(e)) => Err(refuse(WireError::RenderFailed, e)),
+        Err(e) => Err(refuse(WireError::Internal, e.to_string())),
+    }
+}
+
+/// The xray.json of a side as the service words it: Desired compiled now by
+/// the service, Live or LKG as published.
+fn render(layout: &Layout, role: Role, side: Side) -> Result<String, String> {
+    match sides::render(layout, role, side) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(SideError::Problems(p)) => Err(p.to_string()),
+        Err(SideError::Missing { slot, .. }) => {
+            Err(format!("no {} config for the {role} role", slot.name()))
+        }
+        Err(SideError::Io { path, error }) => Err(format!("{}: {error}", path.display())),
     }
 }
 
 /// The newest records whose JSON fits in `limit` bytes (oldest dropped first).
-fn newest_that_fit<T: serde::Serialize>(mut records: Vec<T>, limit: usize) -> Value {
+fn newest_that_fit<T: serde::Serialize>(mut records: Vec<T>, limit: usize) -> Vec<T> {
     loop {
-        let v = serde_json::to_value(&records).unwrap_or(Value::Null);
-        if records.is_empty() || v.to_string().len() <= limit {
-            return v;
+        let len = serde_json::to_string(&records).map_or(usize::MAX, |t| t.len());
+        if records.is_empty() || len <= limit {
+            return records;
         }
         let drop = records.len().div_ceil(4);
         records.drain(..drop);
     }
-}
-
-/// The size of a stored side's xray.json (`None` for Desired, or no file).
-fn stored_size(layout: &Layout, role: Role, which: &str) -> Option<u64> {
-    let slot = match which {
-        "live" => Slot::Live,
-        "lkg" => Slot::Lkg,
-        _ => return None,
-    };
-    std::fs::metadata(slot.dir(layout, role).join(live::XRAY_JSON))
-        .ok()
-        .map(|m| m.len())
 }
 
 /// The length of `s` as a JSON string (escapes included).

@@ -168,7 +168,7 @@ async fn close_unfinished(layout: &Layout, journal: &SharedJournal, records: &[R
         r.error = Some(RecordError {
             code: ErrorCode::Internal,
             message: "interrupted".into(),
-            phase: open.phase.clone(),
+            phase: open.phase,
             retryable: true,
             live_changed: open.phase == "committed_live",
         });
@@ -201,35 +201,35 @@ fn take_instance_lock(layout: &Layout) -> Result<InstanceLock, String> {
     }
 }
 
-async fn serve(opts: RunOptions) -> i32 {
-    let layout = opts.layout;
-    if let Err(e) = create_state_dir(&layout) {
-        eprintln!(
-            "xp2p service: cannot create {}: {e}",
-            layout.state_dir().display()
-        );
-        return 1;
-    }
-    let mut instance_lock = match take_instance_lock(&layout) {
-        Ok(l) => l,
-        Err(line) => {
-            eprintln!("xp2p service: {line}");
-            return 1;
-        }
-    };
+/// What start-up recovered: the root's lock, the journal (a torn last line
+/// dropped, unfinished attempts closed) and an interrupted Live swap finished
+/// or undone.
+struct Recovered {
+    layout: Layout,
+    /// Held for its life: the one service on this root.
+    _instance_lock: InstanceLock,
+    instance_id: String,
+    journal: SharedJournal,
+    records: Vec<Record>,
+}
+
+/// Step 1 of a service's life: take the root and put right what a crash left.
+async fn recover(layout: Layout) -> Result<Recovered, StartupError> {
+    create_state_dir(&layout).map_err(|e| StartupError::State {
+        path: layout.state_dir(),
+        source: e,
+    })?;
+    let mut instance_lock = take_instance_lock(&layout).map_err(StartupError::Lock)?;
     if let Err(e) = instance_lock.write_pid() {
         tracing::warn!(
             "cannot record pid in {}: {e}",
             instance_lock.path().display()
         );
     }
-    if let Err(e) = prepare_state_dir(&layout) {
-        eprintln!(
-            "xp2p service: cannot prepare {}: {e}",
-            layout.state_dir().display()
-        );
-        return 1;
-    }
+    prepare_state_dir(&layout).map_err(|e| StartupError::State {
+        path: layout.state_dir(),
+        source: e,
+    })?;
     let instance_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(root = %layout.root().display(), pid = std::process::id(), "xp2p service starting");
 
@@ -244,8 +244,10 @@ async fn serve(opts: RunOptions) -> i32 {
     let journal: SharedJournal = match Journal::open(&journal_path) {
         Ok(j) => Arc::new(Mutex::new(j)),
         Err(e) => {
-            eprintln!("xp2p service: cannot open {}: {e}", journal_path.display());
-            return 1;
+            return Err(StartupError::Journal {
+                path: journal_path,
+                source: e,
+            });
         }
     };
 
@@ -259,12 +261,35 @@ async fn serve(opts: RunOptions) -> i32 {
     }
     close_unfinished(&layout, &journal, &records).await;
 
+    Ok(Recovered {
+        layout,
+        _instance_lock: instance_lock,
+        instance_id,
+        journal,
+        records,
+    })
+}
+
+/// The roles this root serves, each with its supervisor and core log follower.
+struct Served {
+    roles: Vec<Role>,
+    service_cfg: ServiceSection,
+    events: EventBus,
+    sups: HashMap<Role, Arc<RoleSupervisor>>,
+    /// Held for their life: the core log followers.
+    _watchers: Vec<notify::RecommendedWatcher>,
+}
+
+/// Step 2: one supervisor per served role; cores reattached or started from
+/// Live; an apply requested where Desired moved meanwhile.
+async fn start_roles(rec: &Recovered) -> Result<Served, StartupError> {
+    let (layout, instance_id, records) = (&rec.layout, &rec.instance_id, &rec.records);
     let roles: Vec<Role> = Role::ALL
         .into_iter()
         .filter(|r| layout.desired_toml(*r).is_file() || layout.live_dir(*r).is_dir())
         .collect();
-    let service_cfg = service_section(&layout);
-    let core_log_max = u64::from(logging_section(&layout).core_log_max_mb) * 1024 * 1024;
+    let service_cfg = service_section(layout);
+    let core_log_max = u64::from(logging_section(layout).core_log_max_mb) * 1024 * 1024;
     let events = EventBus::default();
     let mut watchers = Vec::new();
     let mut sups: HashMap<Role, Arc<RoleSupervisor>> = HashMap::new();
@@ -272,11 +297,10 @@ async fn serve(opts: RunOptions) -> i32 {
         let (tail, w) = match LogTail::start(&layout.core_log(*role), core_log_max) {
             Ok(v) => v,
             Err(e) => {
-                eprintln!(
-                    "xp2p service: cannot follow {}: {e}",
-                    layout.core_log(*role).display()
-                );
-                return 1;
+                return Err(StartupError::CoreLog {
+                    path: layout.core_log(*role),
+                    source: e,
+                });
             }
         };
         watchers.push(w);
@@ -310,7 +334,7 @@ async fn serve(opts: RunOptions) -> i32 {
     // (never leave it running beside the core the next apply starts).
     for role in Role::ALL {
         if !layout.live_dir(role).is_dir() {
-            let stopped = supervisor::stop_cores_without_live(&layout, role).await;
+            let stopped = supervisor::stop_cores_without_live(layout, role).await;
             if !stopped.is_empty() {
                 tracing::warn!(%role, pids = ?stopped, "stopped cores whose Live is gone");
             }
@@ -333,7 +357,7 @@ async fn serve(opts: RunOptions) -> i32 {
     // Desired moved while we were away: request an apply (unless one is pending, or
     // the journal already finished an attempt on exactly this Desired, e.g. it
     // failed or the operator rolled back since: never undo that silently).
-    let pending = markers::read_requests(&layout);
+    let pending = markers::read_requests(layout);
     for role in &roles {
         if pending.requests.contains_key(role) {
             continue;
@@ -367,27 +391,59 @@ async fn serve(opts: RunOptions) -> i32 {
             Err(e) => tracing::error!(%role, "{e}"),
         }
     }
-    let pending = markers::read_requests(&layout);
+    let pending = markers::read_requests(layout);
     let any_live = Role::ALL.iter().any(|r| layout.live_dir(*r).is_dir());
     if !any_live && pending.requests.is_empty() {
         tracing::error!(
             "no config available (no Live config and no apply request in {})",
             layout.root().display()
         );
-        eprintln!(
-            "xp2p service: no config available in {}",
-            layout.root().display()
-        );
-        return EXIT_NO_CONFIG;
+        return Err(StartupError::NoConfig(layout.root().to_path_buf()));
     }
 
+    Ok(Served {
+        roles,
+        service_cfg,
+        events,
+        sups,
+        _watchers: watchers,
+    })
+}
+
+/// The service's tasks while it serves.
+struct Running {
+    socket: std::path::PathBuf,
+    status_task: tokio::task::JoinHandle<()>,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    runner_tasks: Vec<tokio::task::JoinHandle<()>>,
+    #[cfg(target_os = "linux")]
+    tun_owners: Vec<tun::TunOwner>,
+    ipc_task: tokio::task::JoinHandle<()>,
+    desired_watch: tokio::task::JoinHandle<()>,
+    diag_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Step 3: runners, OS-state owners, IPC, watchers and diagnostics; returns
+/// once every role is serving (READY=1 then goes out).
+async fn start_serving(
+    rec: &Recovered,
+    served: &Served,
+    opts_socket: Option<std::path::PathBuf>,
+) -> Result<Running, StartupError> {
+    let (layout, journal, instance_id) = (&rec.layout, &rec.journal, &rec.instance_id);
+    let (roles, sups, events, service_cfg) = (
+        &served.roles,
+        &served.sups,
+        &served.events,
+        &served.service_cfg,
+    );
     // Runners and watchers. Subscribe first: readiness waits for first applies.
     let mut first_results = events.subscribe();
     // STATUS= follows the cores and the applies from here on; READY=1 goes out
     // with it once readiness is reached.
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let mut served = Vec::new();
-    for role in &roles {
+    for role in roles {
         served.push((*role, sups[role].active_pid().await.is_some()));
     }
     let status_sups = sups.clone();
@@ -427,7 +483,7 @@ async fn serve(opts: RunOptions) -> i32 {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut pokes = HashMap::new();
     let mut runner_tasks = Vec::new();
-    for role in &roles {
+    for role in roles {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let _ = tx.send(apply::RunnerCmd::Poke);
         pokes.insert(*role, tx);
@@ -442,7 +498,7 @@ async fn serve(opts: RunOptions) -> i32 {
         });
         runner_tasks.push(tokio::spawn(runner.run(rx)));
     }
-    let socket = opts.socket.clone().unwrap_or_else(|| layout.socket());
+    let socket = opts_socket.unwrap_or_else(|| layout.socket());
     let gid = ipc_server::group_gid(&service_cfg.socket_group);
     if !service_cfg.socket_group.is_empty() && gid.is_none() {
         tracing::warn!(group = %service_cfg.socket_group, "[service] socket_group names no group; the socket stays owner-only");
@@ -450,11 +506,10 @@ async fn serve(opts: RunOptions) -> i32 {
     let listener = match ipc_server::bind(&socket, gid, &layout.state_dir()).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "xp2p service: cannot serve IPC at {}: {e}",
-                socket.display()
-            );
-            return 1;
+            return Err(StartupError::Ipc {
+                path: socket,
+                source: e,
+            });
         }
     };
     let ipc_ctx = Arc::new(ipc_server::IpcContext {
@@ -477,11 +532,10 @@ async fn serve(opts: RunOptions) -> i32 {
     ) {
         Ok(task) => task,
         Err(e) => {
-            eprintln!(
-                "xp2p service: cannot watch {}: {e}",
-                layout.root().display()
-            );
-            return 1;
+            return Err(StartupError::Watch {
+                path: layout.root().to_path_buf(),
+                reason: e.to_string(),
+            });
         }
     };
     // Diagnostics: the server answers probes; the client probes its endpoints.
@@ -498,42 +552,120 @@ async fn serve(opts: RunOptions) -> i32 {
             Duration::from_secs(service_cfg.tunnel_probe_s),
         )));
     }
-    wait_cores_up(&roles, &sups, &mut first_results).await;
+    wait_cores_up(roles, sups, &mut first_results).await;
     drop(first_results);
     tracing::info!(roles = ?roles, "xp2p service ready");
     let _ = ready_tx.send(());
 
-    wait_for_stop_signal().await;
+    Ok(Running {
+        socket,
+        status_task,
+        shutdown_tx,
+        runner_tasks,
+        #[cfg(target_os = "linux")]
+        tun_owners,
+        ipc_task,
+        desired_watch,
+        diag_tasks,
+    })
+}
+
+/// Step 4: stop runners (finishing or abandoning their applies), the OS
+/// state owners (restoring the baseline unless `keep_cores`), the cores
+/// (unless `keep_cores`), then everything else.
+async fn shut_down(run: Running, served: &Served, keep_cores: bool) {
     tracing::info!("stopping: finishing or abandoning running applies");
-    status_task.abort();
+    run.status_task.abort();
     platform::notify::tell("STOPPING=1\nSTATUS=stopping");
-    let _ = shutdown_tx.send(true);
-    for t in runner_tasks {
+    let _ = run.shutdown_tx.send(true);
+    for t in run.runner_tasks {
         let _ = t.await;
     }
     // Explicit stop restores the network baseline; --keep-cores (an upgrade)
     // leaves routes and DNS for the next service.
     #[cfg(target_os = "linux")]
-    for owner in tun_owners {
-        owner.stop(!opts.keep_cores).await;
+    for owner in run.tun_owners {
+        owner.stop(!keep_cores).await;
     }
-    if opts.keep_cores {
+    if keep_cores {
         tracing::info!("--keep-cores: leaving cores running");
     } else {
-        for (role, sup) in &sups {
+        for (role, sup) in &served.sups {
             if sup.stop_active("service_stopped").await {
                 tracing::info!(%role, "core stopped");
             }
         }
     }
-    ipc_task.abort();
-    let _ = std::fs::remove_file(&socket);
-    desired_watch.abort();
-    for t in diag_tasks {
+    run.ipc_task.abort();
+    let _ = std::fs::remove_file(&run.socket);
+    run.desired_watch.abort();
+    for t in run.diag_tasks {
         t.abort();
     }
-    drop(watchers);
-    drop(instance_lock);
+}
+
+/// Why a service could not start: one line for the operator, and the exit
+/// status (78 for "nothing to run", which systemd does not restart).
+#[derive(Debug, thiserror::Error)]
+enum StartupError {
+    #[error("cannot prepare {}: {source}", path.display())]
+    State {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Lock(String),
+    #[error("cannot open {}: {source}", path.display())]
+    Journal {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot follow {}: {source}", path.display())]
+    CoreLog {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no config available in {}", .0.display())]
+    NoConfig(std::path::PathBuf),
+    #[error("cannot serve IPC at {}: {source}", path.display())]
+    Ipc {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot watch {}: {reason}", path.display())]
+    Watch {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+impl StartupError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            StartupError::NoConfig(_) => EXIT_NO_CONFIG,
+            _ => 1,
+        }
+    }
+}
+
+async fn serve(opts: RunOptions) -> i32 {
+    let started = async {
+        let rec = recover(opts.layout.clone()).await?;
+        let served = start_roles(&rec).await?;
+        let running = start_serving(&rec, &served, opts.socket.clone()).await?;
+        Ok::<_, StartupError>((rec, served, running))
+    };
+    let (rec, served, running) = match started.await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("xp2p service: {e}");
+            return e.exit_code();
+        }
+    };
+    wait_for_stop_signal().await;
+    shut_down(running, &served, opts.keep_cores).await;
+    drop(served);
+    drop(rec);
     tracing::info!("xp2p service stopped");
     0
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use xp2p_core::records::journal::Outcome;
 use xp2p_core::{Layout, Role, text};
-use xp2p_ipc::ConnectError;
-use xp2p_ipc::client::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, answer_error};
-use xp2p_ipc::{Frame, IpcClient};
+use xp2p_ipc::client::{CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+use xp2p_ipc::{ConnectError, Event, IpcClient, Request, Response, State};
 use xp2p_store::markers;
 use xp2p_store::pipeline;
 use xp2p_store::tunstate::{Phase, TunView};
@@ -67,7 +67,7 @@ pub fn run_apply_expecting(
         };
         if a.wait
             && let Some(c) = client.as_mut()
-            && let Err(e) = c.request_within(Frame::new("subscribe", None), bound.cap(REQUEST_TIMEOUT)).await
+            && let Err(e) = c.ask_within(&Request::subscribe(false), bound.cap(REQUEST_TIMEOUT)).await
         {
             return connect_error(command, a.json, &e);
         }
@@ -99,11 +99,9 @@ pub fn run_apply_expecting(
             return fail(command, a.json, "service_unavailable", &msg, exit::NOT_RUNNING);
         };
         for (id, role) in &waiting {
-            let f = Frame::new("apply", None).with("role", role.as_str()).with("request_id", id.as_str());
-            match c.request_within(f, bound.cap(REQUEST_TIMEOUT)).await {
-                Ok(ans) if ans.kind == "error" => return connect_error(command, a.json, &answer_error(&ans)),
-                Ok(_) => {}
-                Err(e) => return connect_error(command, a.json, &e),
+            let f = Request::apply(*role, Some(id));
+            if let Err(e) = c.ask_within(&f, bound.cap(REQUEST_TIMEOUT)).await {
+                return connect_error(command, a.json, &e);
             }
         }
         if !a.wait {
@@ -118,9 +116,12 @@ pub fn run_apply_expecting(
     })
 }
 
-pub fn run_control(layout: &Layout, kind: &str, a: &ControlArgs) -> i32 {
-    let command = format!("xp2p {kind}");
+/// `rollback` or `restart` (`request` builds the one of the command).
+pub fn run_control(layout: &Layout, request: fn(Role) -> Request, a: &ControlArgs) -> i32 {
     let role: Role = a.role.into();
+    let request = request(role);
+    let kind = request.kind();
+    let command = format!("xp2p {kind}");
     let Some(rt) = runtime() else {
         return exit::FAILED;
     };
@@ -136,25 +137,18 @@ pub fn run_control(layout: &Layout, kind: &str, a: &ControlArgs) -> i32 {
         };
         if a.wait
             && let Err(e) = c
-                .request_within(Frame::new("subscribe", None), bound.cap(REQUEST_TIMEOUT))
+                .ask_within(&Request::subscribe(false), bound.cap(REQUEST_TIMEOUT))
                 .await
         {
             return connect_error(&command, a.json, &e);
         }
-        let ans = match c
-            .request_within(
-                Frame::new(kind, None).with("role", role.as_str()),
-                bound.cap(REQUEST_TIMEOUT),
-            )
-            .await
-        {
-            Ok(ans) if ans.kind == "error" => {
-                return connect_error(&command, a.json, &answer_error(&ans));
-            }
+        let ans = match c.ask_within(&request, bound.cap(REQUEST_TIMEOUT)).await {
             Ok(ans) => ans,
             Err(e) => return connect_error(&command, a.json, &e),
         };
-        let Some(id) = ans.get_str("request_id").map(str::to_string) else {
+        let (Response::RollbackOk { request_id: id } | Response::RestartOk { request_id: id }) =
+            ans
+        else {
             return fail(
                 &command,
                 a.json,
@@ -216,8 +210,8 @@ async fn wait_results(
     let deadline = started + timeout;
     let mut results: Vec<Value> = Vec::new();
     while !waiting.is_empty() {
-        let frame = match tokio::time::timeout_at(deadline, c.next_frame()).await {
-            Ok(Ok(f)) => f,
+        let msg = match tokio::time::timeout_at(deadline, c.next_response()).await {
+            Ok(Ok(m)) => m,
             Ok(Err(e)) => return connect_error(command, json_out, &e),
             Err(_) => {
                 let roles: Vec<String> = waiting.values().map(|r| r.to_string()).collect();
@@ -229,64 +223,50 @@ async fn wait_results(
                 return fail(command, json_out, "timeout", &msg, exit::TIMEOUT);
             }
         };
-        if frame.kind == "snapshot" {
-            // After a `resync` the events we missed are gone: take any result
-            // the fresh snapshot already holds.
-            for result in settled_in_snapshot(&frame, &waiting) {
-                let rid = result["request_id"].as_str().unwrap_or("").to_string();
-                waiting.remove(&rid);
-                if !json_out {
-                    print_human(&result);
+        let event = match msg {
+            Response::Snapshot { state, .. } => {
+                // After a `resync` the events we missed are gone: take any result
+                // the fresh snapshot already holds.
+                for result in settled_in_snapshot(&state, &waiting) {
+                    let rid = result["request_id"].as_str().unwrap_or("").to_string();
+                    waiting.remove(&rid);
+                    if !json_out {
+                        print_human(&result);
+                    }
+                    results.push(result);
                 }
-                results.push(result);
+                continue;
             }
-            continue;
-        }
-        if frame.kind != "event" {
-            continue;
-        }
-        let Some(ev) = frame.body.get("event") else {
-            continue;
+            Response::Event { event, .. } => event,
+            _ => continue,
         };
-        let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("");
-        let rid = ev
-            .get("request_id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        match kind {
-            "apply.phase" if !json_out => {}
-            "apply.cancelled" => {
-                if let Some(role) = waiting.remove(&rid) {
-                    let by = ev
-                        .get("superseded_by")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
+        match *event {
+            Event::ApplyCancelled {
+                request_id,
+                superseded_by: by,
+                ..
+            } => {
+                if let Some(role) = waiting.remove(&request_id) {
                     if !json_out {
                         println!(
                             "{role}: request {} superseded by {}; waiting for that one",
-                            text::escape_control(short(&rid)),
+                            text::escape_control(short(&request_id)),
                             text::escape_control(short(&by))
                         );
                     }
                     waiting.insert(by, role);
                 }
             }
-            "apply.done" => {
-                if !waiting.contains_key(&rid) {
+            Event::ApplyDone(r) => {
+                if !waiting.contains_key(&r.request_id) {
                     continue;
                 }
-                let status = ev.get("status").and_then(Value::as_str).unwrap_or("");
-                if status == "superseded" {
+                if r.status == Outcome::Superseded.as_str() {
                     // Desired moved during compile: the same request runs again.
                     continue;
                 }
-                waiting.remove(&rid);
-                let mut result = ev.clone();
-                if let Some(o) = result.as_object_mut() {
-                    o.remove("kind");
-                }
+                waiting.remove(&r.request_id);
+                let result = serde_json::to_value(&r).unwrap_or(Value::Null);
                 if !json_out {
                     print_human(&result);
                 }
@@ -349,28 +329,22 @@ fn unsettled(results: &[Value], phase: Phase) -> Option<String> {
 
 /// Results for waited-for requests that a snapshot shows settled (each role's
 /// last attempt), shaped like `apply.done` (no phases or log tail).
-fn settled_in_snapshot(frame: &Frame, waiting: &BTreeMap<String, Role>) -> Vec<Value> {
-    let roles = frame
-        .body
-        .get("state")
-        .and_then(|s| s.get("roles"))
-        .and_then(Value::as_array);
-    roles
-        .into_iter()
-        .flatten()
+fn settled_in_snapshot(state: &State, waiting: &BTreeMap<String, Role>) -> Vec<Value> {
+    state
+        .roles
+        .iter()
         .filter_map(|r| {
-            let att = r.get("last_attempt")?;
-            let rid = att.get("request_id")?.as_str()?;
-            let outcome = att.get("outcome")?.as_str()?;
-            (waiting.contains_key(rid) && outcome != "superseded").then(|| {
+            let att = r.last_attempt.as_ref()?;
+            let outcome = att.outcome?;
+            (waiting.contains_key(&att.request_id) && outcome != Outcome::Superseded).then(|| {
                 json!({
-                    "role": r.get("role"),
-                    "request_id": rid,
-                    "attempt_id": att.get("attempt_id"),
+                    "role": r.role,
+                    "request_id": att.request_id,
+                    "attempt_id": att.attempt_id,
                     "status": outcome,
-                    "duration_ms": att.get("duration_ms"),
-                    "exit_code": exit::for_status(outcome),
-                    "error_summary": att.get("error"),
+                    "duration_ms": att.duration_ms,
+                    "exit_code": outcome.exit_code(),
+                    "error_summary": att.error,
                     "log_tail": "",
                     "phases": [],
                 })

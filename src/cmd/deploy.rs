@@ -59,13 +59,8 @@ impl Publisher {
         let Some((rt, client)) = guard.as_mut() else {
             return;
         };
-        let f = xp2p_ipc::Frame::new("deploy.progress", None)
-            .with("deploy_id", self.deploy_id.as_str())
-            .with("role", self.role)
-            .with("step", step)
-            .with("state", state)
-            .with("detail", detail);
-        if rt.block_on(client.request(f)).is_err() {
+        let f = xp2p_ipc::Request::deploy_progress(&self.deploy_id, self.role, step, state, detail);
+        if rt.block_on(client.call(&f)).is_err() {
             *guard = None;
         }
     }

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use xp2p_core::text::escape_control;
 use xp2p_core::{Layout, Role};
-use xp2p_ipc::Frame;
-use xp2p_ipc::client::answer_error;
+use xp2p_ipc::{ConnectError, Request, Response};
 use xp2p_store::journal::{self, Record};
 
 use super::ipc::{connect, connect_error, fail, runtime};
@@ -115,20 +114,18 @@ fn via_service(
             Err(e) => return Err(connect_error(COMMAND, a.json, &e)),
         };
         let limit = a.limit.saturating_mul(RECORDS_PER_ATTEMPT);
-        let mut ask = Frame::new("journal", None).with("limit", limit);
-        if let Some(r) = role {
-            ask = ask.with("role", r.as_str());
-        }
-        let ans = match c.request(ask).await {
-            Ok(f) if f.kind == "error" => {
-                return Err(connect_error(COMMAND, a.json, &answer_error(&f)));
+        match c.call(&Request::journal(role, limit as u64)).await {
+            Ok(Response::JournalOk { records }) => Ok(records),
+            Ok(other) => Err(connect_error(
+                COMMAND,
+                a.json,
+                &ConnectError::unexpected(&other),
+            )),
+            Err(e @ ConnectError::Protocol(_)) => {
+                let msg = format!("the service's journal answer is not understood: {e}");
+                Err(fail(COMMAND, a.json, "protocol_error", &msg, exit::FAILED))
             }
-            Ok(f) => f,
-            Err(e) => return Err(connect_error(COMMAND, a.json, &e)),
-        };
-        serde_json::from_value(ans.body.get("records").cloned().unwrap_or_default()).map_err(|e| {
-            let msg = format!("the service's journal answer is not understood: {e}");
-            fail(COMMAND, a.json, "protocol_error", &msg, exit::FAILED)
-        })
+            Err(e) => Err(connect_error(COMMAND, a.json, &e)),
+        }
     })
 }

@@ -6,8 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 
 use notify::{RecursiveMode, Watcher};
 use xp2p_core::{Layout, Role};
-use xp2p_ipc::Frame;
-use xp2p_ipc::client::answer_error;
+use xp2p_ipc::{ConnectError, Request, Response};
 
 use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::LogsArgs;
@@ -108,17 +107,14 @@ fn via_service(layout: &Layout, role: Role, denied: &str) -> i32 {
             }
             Err(e) => return connect_error(COMMAND, false, &e),
         };
-        let ask = Frame::new("logs", None)
-            .with("role", role.as_str())
-            .with("bytes", TAIL_BYTES);
-        match c.request(ask).await {
-            Ok(f) if f.kind == "error" => connect_error(COMMAND, false, &answer_error(&f)),
-            Ok(f) => {
+        match c.call(&Request::logs(role, TAIL_BYTES)).await {
+            Ok(Response::LogsOk { text }) => {
                 let mut out = std::io::stdout().lock();
-                let _ = out.write_all(f.get_str("text").unwrap_or("").as_bytes());
+                let _ = out.write_all(text.as_bytes());
                 let _ = out.flush();
                 exit::OK
             }
+            Ok(other) => connect_error(COMMAND, false, &ConnectError::unexpected(&other)),
             Err(e) => connect_error(COMMAND, false, &e),
         }
     })

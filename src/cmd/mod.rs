@@ -35,8 +35,8 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         #[cfg(windows)]
         Command::Service(c) => service_windows::run(layout, c),
         Command::Apply(a) => apply::run_apply(layout, &a),
-        Command::Rollback(a) => apply::run_control(layout, "rollback", &a),
-        Command::Restart(a) => apply::run_control(layout, "restart", &a),
+        Command::Rollback(a) => apply::run_control(layout, xp2p_ipc::Request::rollback, &a),
+        Command::Restart(a) => apply::run_control(layout, xp2p_ipc::Request::restart, &a),
         Command::Status(a) => status::run(layout, &a),
         Command::Journal(a) => journal::run(layout, &a),
         Command::Logs(a) => logs::run(layout, &a),

@@ -2,10 +2,12 @@
 //! the service (the owner of OS state) to reconcile now; with none, it restores
 //! each role's baseline from its state file (what a killed service left).
 
-use serde_json::{Value, json};
-use xp2p_core::Layout;
-use xp2p_ipc::Frame;
-use xp2p_ipc::client::answer_error;
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use xp2p_core::{Layout, Role};
+use xp2p_ipc::{ConnectError, Request, Response};
+use xp2p_store::tunstate::{Phase, TunView};
 
 use super::ipc::{connect, connect_error, fail, runtime};
 use crate::args::RepairArgs;
@@ -19,11 +21,9 @@ pub fn run(layout: &Layout, a: &RepairArgs) -> i32 {
     };
     rt.block_on(async {
         match connect(layout).await {
-            Ok(mut c) => match c.request(Frame::new("repair", None)).await {
-                Ok(ans) if ans.kind == "error" => {
-                    connect_error(COMMAND, a.json, &answer_error(&ans))
-                }
-                Ok(ans) => report_service(a, ans.body.get("tun").cloned().unwrap_or(Value::Null)),
+            Ok(mut c) => match c.call(&Request::repair()).await {
+                Ok(Response::RepairOk { tun }) => report_service(a, &tun),
+                Ok(other) => connect_error(COMMAND, a.json, &ConnectError::unexpected(&other)),
                 Err(e) => connect_error(COMMAND, a.json, &e),
             },
             Err(e @ xp2p_ipc::ConnectError::PermissionDenied(_)) => {
@@ -34,24 +34,21 @@ pub fn run(layout: &Layout, a: &RepairArgs) -> i32 {
     })
 }
 
-fn report_service(a: &RepairArgs, tun: Value) -> i32 {
+fn report_service(a: &RepairArgs, tun: &BTreeMap<Role, TunView>) -> i32 {
     let mut code = exit::OK;
-    if let Some(map) = tun.as_object() {
-        for (role, v) in map {
-            let phase = v["phase"].as_str().unwrap_or("?");
-            if phase == "error_latched" {
-                code = exit::FAILED;
+    for (role, v) in tun {
+        if v.phase == Phase::ErrorLatched {
+            code = exit::FAILED;
+        }
+        if !a.json {
+            let mut line = format!("{role}: {}", v.phase);
+            if let Some(r) = &v.pending_reason {
+                line.push_str(&format!(" (pending: {r})"));
             }
-            if !a.json {
-                let mut line = format!("{role}: {phase}");
-                if let Some(r) = v["pending_reason"].as_str() {
-                    line.push_str(&format!(" (pending: {r})"));
-                }
-                if let Some(e) = v["last_error"].as_str() {
-                    line.push_str(&format!(" (error: {e})"));
-                }
-                println!("{line}");
+            if let Some(e) = &v.last_error {
+                line.push_str(&format!(" (error: {e})"));
             }
+            println!("{line}");
         }
     }
     if a.json {

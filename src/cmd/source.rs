@@ -1,9 +1,8 @@
 //! Where a config side comes from: Desired compiled now, or a published slot.
 
-use xp2p_core::compile::CompileContext;
 use xp2p_core::{Layout, Problems, Role};
-use xp2p_store::live::{self, Slot};
-use xp2p_store::pipeline;
+use xp2p_ipc::{Request, Response, WireError};
+use xp2p_store::sides::{self, Side};
 
 use crate::args::Which;
 
@@ -30,12 +29,16 @@ impl SideError {
     }
 }
 
-pub fn label(which: Which) -> &'static str {
+pub fn side(which: Which) -> Side {
     match which {
-        Which::Desired => "desired",
-        Which::Live => "live",
-        Which::Lkg => "lkg",
+        Which::Desired => Side::Desired,
+        Which::Live => Side::Live,
+        Which::Lkg => Side::Lkg,
     }
+}
+
+pub fn label(which: Which) -> &'static str {
+    side(which).name()
 }
 
 /// Asks a running service to render the side (so `diff` shows what the service
@@ -51,15 +54,13 @@ fn via_service(layout: &Layout, role: Role, which: Which) -> Option<Result<Vec<u
         .ok()?;
     rt.block_on(async {
         let mut c = super::ipc::connect(layout).await.ok()?;
-        let f = xp2p_ipc::Frame::new("render", None)
-            .with("role", role.as_str())
-            .with("which", label(which));
-        let ans = c.request(f).await.ok()?;
-        match ans.kind.as_str() {
-            "render.ok" => ans.get_str("json").map(|j| Ok(j.as_bytes().to_vec())),
-            "error" if ans.get_str("code") == Some("render_failed") => Some(Err(
-                SideError::Remote(ans.get_str("message").unwrap_or("").to_string()),
-            )),
+        let ans = c.call(&Request::render(role, label(which))).await.ok()?;
+        match ans {
+            Response::RenderOk { json } => Some(Ok(json.into_bytes())),
+            Response::Error {
+                code: WireError::RenderFailed,
+                message,
+            } => Some(Err(SideError::Remote(message))),
             _ => None,
         }
     })
@@ -70,23 +71,15 @@ pub fn load(layout: &Layout, role: Role, which: Which) -> Result<Vec<u8>, SideEr
     if let Some(result) = via_service(layout, role, which) {
         return result;
     }
-    let slot = match which {
-        Which::Desired => {
-            return pipeline::compile_role(layout, role, &CompileContext::default())
-                .map(|(_, _, c)| c.xray_json)
-                .map_err(SideError::Problems);
-        }
-        Which::Live => Slot::Live,
-        Which::Lkg => Slot::Lkg,
-    };
-    let path = slot.dir(layout, role).join(live::XRAY_JSON);
-    match live::read_xray(layout, role, slot) {
-        Ok(Some(bytes)) => Ok(bytes),
-        Ok(None) => Err(SideError::Missing(format!(
+    sides::render(layout, role, side(which)).map_err(|e| match e {
+        sides::SideError::Problems(p) => SideError::Problems(p),
+        sides::SideError::Missing { slot, path } => SideError::Missing(format!(
             "no {} config for the {role} role ({} does not exist)",
             slot.name(),
             path.display()
-        ))),
-        Err(e) => Err(SideError::Missing(format!("{}: {e}", path.display()))),
-    }
+        )),
+        sides::SideError::Io { path, error } => {
+            SideError::Missing(format!("{}: {error}", path.display()))
+        }
+    })
 }

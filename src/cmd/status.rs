@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde_json::{Value, json};
 use xp2p_core::Layout;
 use xp2p_core::text::escape_control;
-use xp2p_ipc::{ConnectError, Frame};
+use xp2p_ipc::{ConnectError, Request, Response, ServiceInfo, State};
 use xp2p_store::status;
 
 use super::ipc::{connect, connect_error, runtime};
@@ -33,27 +33,30 @@ pub fn run(layout: &Layout, a: &StatusArgs) -> i32 {
             }
         };
         if !a.watch {
-            return match client.request(Frame::new("status", None)).await {
-                Ok(f) if f.kind == "status.ok" => {
-                    print_state(f.body.get("state").unwrap_or(&Value::Null), a.json, command);
+            return match client.call(&Request::status()).await {
+                Ok(Response::StatusOk { state }) => {
+                    print_state(&state, a.json, command);
                     exit::OK
                 }
-                Ok(f) => connect_error(command, a.json, &xp2p_ipc::client::answer_error(&f)),
+                Ok(other) => connect_error(command, a.json, &ConnectError::unexpected(&other)),
                 Err(e @ ConnectError::NotAnswering(_)) => silent(layout, a.json, command, &e),
                 Err(e) => connect_error(command, a.json, &e),
             };
         }
         // --watch: a fresh status after every event (the snapshot is the truth).
-        if let Err(e) = client.request(Frame::new("subscribe", None)).await {
+        if let Err(e) = client.ask(&Request::subscribe(false)).await {
             return connect_error(command, a.json, &e);
         }
         loop {
-            match client.request(Frame::new("status", None)).await {
-                Ok(f) => {
+            match client.ask(&Request::status()).await {
+                Ok(Response::StatusOk { state }) => {
                     if !a.json {
                         print!("\x1b[2J\x1b[H");
                     }
-                    print_state(f.body.get("state").unwrap_or(&Value::Null), a.json, command);
+                    print_state(&state, a.json, command);
+                }
+                Ok(other) => {
+                    return connect_error(command, a.json, &ConnectError::unexpected(&other));
                 }
                 Err(e) => return connect_error(command, a.json, &e),
             }
@@ -73,12 +76,20 @@ fn silent(layout: &Layout, json_out: bool, command: &str, e: &ConnectError) -> i
 }
 
 /// The view built from the files; `silent` says why a present service was not asked.
-fn offline_state(layout: &Layout, silent: Option<String>) -> Value {
+fn offline_state(layout: &Layout, silent: Option<String>) -> State {
     let service = match silent {
-        None => json!({"running": false}),
-        Some(why) => json!({"running": true, "answering": false, "error": why}),
+        None => ServiceInfo::default(),
+        Some(why) => ServiceInfo {
+            running: true,
+            answering: Some(false),
+            error: Some(why),
+            ..ServiceInfo::default()
+        },
     };
-    json!({"roles": status::snapshot(layout), "service": service})
+    State {
+        roles: status::snapshot(layout),
+        service,
+    }
 }
 
 /// A string field for a terminal: control characters escaped.
@@ -92,7 +103,8 @@ fn short(v: &Value, n: usize) -> String {
     escape_control(&s).into_owned()
 }
 
-fn print_state(state: &Value, json_out: bool, command: &str) {
+fn print_state(state: &State, json_out: bool, command: &str) {
+    let state = &serde_json::to_value(state).unwrap_or(Value::Null);
     if json_out {
         println!(
             "{}",

@@ -22,6 +22,7 @@ pub mod markers;
 pub mod pipeline;
 pub mod secrets;
 pub mod session;
+pub mod sides;
 pub mod status;
 pub mod swap;
 pub mod tunstate;

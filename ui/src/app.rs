@@ -10,7 +10,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 use xp2p_core::{Layout, Role};
-use xp2p_ipc::{Frame, IpcClient};
+use xp2p_ipc::{IpcClient, Request, RequestKind, Response};
 
 use crate::keys;
 use crate::source;
@@ -172,17 +172,14 @@ async fn ipc_loop(
         let reason = match connect(&socket).await {
             Ok(mut c) => {
                 backoff = Duration::from_millis(250);
-                match c
-                    .request(Frame::new("subscribe", None).with("logs", true))
-                    .await
-                {
-                    Ok(snap) => {
-                        let state = snap.body.get("state").cloned().unwrap_or_default();
-                        let pid = state["service"]["pid"].as_u64().unwrap_or(0);
-                        let _ = tx.send(Action::Snapshot(source::roles_from_state(&state)));
+                match c.ask(&Request::subscribe(true)).await {
+                    Ok(Response::Snapshot { state, .. }) => {
+                        let pid = u64::from(state.service.pid.unwrap_or(0));
+                        let _ = tx.send(Action::Snapshot(state.roles));
                         let _ = tx.send(Action::Connected { pid });
                         online(&mut c, &tx, &mut effects).await
                     }
+                    Ok(other) => xp2p_ipc::ConnectError::unexpected(&other).to_string(),
                     Err(e) => e.to_string(),
                 }
             }
@@ -217,12 +214,15 @@ async fn online(
 ) -> String {
     loop {
         tokio::select! {
-            f = c.next_frame() => match f {
-                Ok(f) => match f.kind.as_str() {
-                    "event" => { let _ = tx.send(Action::ServiceEvent(f.body.get("event").cloned().unwrap_or_default())); }
-                    "snapshot" => { let _ = tx.send(Action::Snapshot(source::roles_from_state(f.body.get("state").unwrap_or(&serde_json::Value::Null)))); }
-                    _ => {}
-                },
+            f = c.next_response() => match f {
+                Ok(Response::Event { event, .. }) => {
+                    let ev = serde_json::to_value(&event).unwrap_or_default();
+                    let _ = tx.send(Action::ServiceEvent(ev));
+                }
+                Ok(Response::Snapshot { state, .. }) => {
+                    let _ = tx.send(Action::Snapshot(state.roles));
+                }
+                Ok(_) => {}
                 Err(e) => return e.to_string(),
             },
             e = effects.recv() => {
@@ -249,25 +249,19 @@ async fn run_online(
     e: Effect,
     tx: &mpsc::UnboundedSender<Action>,
 ) -> Result<(), String> {
-    let command = |kind: &str, role: Role| Frame::new(kind, None).with("role", role.as_str());
     let action = match e {
         Effect::SendApply(r) | Effect::SendRollback(r) | Effect::SendRestart(r) => {
-            let kind = match e {
-                Effect::SendApply(_) => "apply",
-                Effect::SendRollback(_) => "rollback",
-                _ => "restart",
+            let req = match e {
+                Effect::SendApply(_) => Request::apply(r, None),
+                Effect::SendRollback(_) => Request::rollback(r),
+                _ => Request::restart(r),
             };
-            let ans = c
-                .request(command(kind, r))
-                .await
-                .map_err(|e| e.to_string())?;
-            if ans.kind == "error" {
+            let kind: RequestKind = req.kind();
+            let ans = c.call(&req).await.map_err(|e| e.to_string())?;
+            if let Response::Error { message, .. } = ans {
                 Action::CommandDone {
                     ok: false,
-                    text: format!(
-                        "{r}: {kind} refused: {}",
-                        ans.get_str("message").unwrap_or("")
-                    ),
+                    text: format!("{r}: {kind} refused: {message}"),
                 }
             } else {
                 Action::CommandDone {
@@ -286,13 +280,15 @@ async fn run_online(
         },
         Effect::StartDeploy { .. } => return Ok(()),
         Effect::RefreshStatus => {
-            let ans = c
-                .request(Frame::new("status", None))
+            match c
+                .call(&Request::status())
                 .await
-                .map_err(|e| e.to_string())?;
-            Action::Snapshot(source::roles_from_state(
-                ans.body.get("state").unwrap_or(&serde_json::Value::Null),
-            ))
+                .map_err(|e| e.to_string())?
+            {
+                Response::StatusOk { state } => Action::Snapshot(state.roles),
+                // A refusal: the view stays as it is.
+                _ => return Ok(()),
+            }
         }
     };
     let _ = tx.send(action);

@@ -1,21 +1,15 @@
 //! Where the console's data comes from: the service over IPC, or — when it is not
 //! running — the files, read-only (the offline fallback of architecture.md).
 
-use xp2p_core::compile::CompileContext;
 use xp2p_core::{Layout, Role, diff};
-use xp2p_ipc::{Frame, IpcClient};
+use xp2p_ipc::{ConnectError, IpcClient, Request, Response};
 use xp2p_store::journal::{self, Record};
-use xp2p_store::live::{self, Slot};
-use xp2p_store::pipeline;
+use xp2p_store::sides::{self, Side, SideError, UnknownSide};
 use xp2p_store::status::{self, RoleView};
 
 use crate::state::{AttemptRow, DIFF_PAIRS, DiffText, LoadedDiff};
 
 /// The roles of a `status`/`snapshot` state object.
-pub fn roles_from_state(state: &serde_json::Value) -> Vec<RoleView> {
-    serde_json::from_value(state.get("roles").cloned().unwrap_or_default()).unwrap_or_default()
-}
-
 /// Computes the diff view's text from two rendered sides.
 pub fn diff_text(
     left_name: &str,
@@ -37,33 +31,29 @@ pub fn diff_text(
 
 /// One side, offline.
 fn render_offline(layout: &Layout, role: Role, which: &str) -> Result<Vec<u8>, String> {
-    let slot = match which {
-        "desired" => {
-            return pipeline::compile_role(layout, role, &CompileContext::default())
-                .map(|(_, _, c)| c.xray_json)
-                .map_err(|p| format!("Desired does not compile: {}", p.summary()));
+    let side: Side = which.parse().map_err(|e: UnknownSide| e.to_string())?;
+    sides::render(layout, role, side).map_err(|e| match e {
+        SideError::Problems(p) => format!("Desired does not compile: {}", p.summary()),
+        SideError::Missing { slot, .. } => {
+            format!("no {} config for the {role} role", slot.name())
         }
-        "live" => Slot::Live,
-        _ => Slot::Lkg,
-    };
-    live::read_xray(layout, role, slot)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no {which} config for the {role} role"))
+        SideError::Io { path, error } => format!("{}: {error}", path.display()),
+    })
 }
 
 /// One side, from the service.
 async fn render_online(c: &mut IpcClient, role: Role, which: &str) -> Result<Vec<u8>, String> {
-    let f = Frame::new("render", None)
-        .with("role", role.as_str())
-        .with("which", which);
-    let ans = c.request(f).await.map_err(|e| e.to_string())?;
-    match ans.get_str("json") {
-        Some(j) if ans.kind == "render.ok" => Ok(j.as_bytes().to_vec()),
-        _ => {
-            let msg = ans
-                .get_str("message")
-                .unwrap_or("render failed")
-                .to_string();
+    let ans = c
+        .call(&Request::render(role, which))
+        .await
+        .map_err(|e| e.to_string())?;
+    match ans {
+        Response::RenderOk { json } => Ok(json.into_bytes()),
+        other => {
+            let msg = match other {
+                Response::Error { message, .. } => message,
+                _ => "render failed".to_string(),
+            };
             Err(if which == "desired" {
                 format!("Desired does not compile: {msg}")
             } else {
@@ -139,14 +129,14 @@ pub fn journal_offline(layout: &Layout) -> Vec<AttemptRow> {
 }
 
 pub async fn journal_online(c: &mut IpcClient) -> Result<Vec<AttemptRow>, String> {
-    let ans = c
-        .request(Frame::new("journal", None).with("limit", 500))
+    match c
+        .call(&Request::journal(None, 500))
         .await
-        .map_err(|e| e.to_string())?;
-    let records: Vec<Record> =
-        serde_json::from_value(ans.body.get("records").cloned().unwrap_or_default())
-            .map_err(|e| e.to_string())?;
-    Ok(attempts(&records))
+        .map_err(|e| e.to_string())?
+    {
+        Response::JournalOk { records } => Ok(attempts(&records)),
+        other => Err(ConnectError::unexpected(&other).to_string()),
+    }
 }
 
 pub fn logs_offline(layout: &Layout, role: Role) -> Vec<String> {
@@ -154,20 +144,15 @@ pub fn logs_offline(layout: &Layout, role: Role) -> Vec<String> {
 }
 
 pub async fn logs_online(c: &mut IpcClient, role: Role) -> Result<Vec<String>, String> {
-    let ans = c
-        .request(
-            Frame::new("logs", None)
-                .with("role", role.as_str())
-                .with("bytes", 256 * 1024),
-        )
+    match c
+        .call(&Request::logs(role, 256 * 1024))
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(ans
-        .get_str("text")
-        .unwrap_or("")
-        .lines()
-        .map(str::to_string)
-        .collect())
+        .map_err(|e| e.to_string())?
+    {
+        Response::LogsOk { text } => Ok(text.lines().map(str::to_string).collect()),
+        // A refusal shows no lines (the connection stays).
+        _ => Ok(Vec::new()),
+    }
 }
 
 fn tail_lines(bytes: &[u8]) -> Vec<String> {
@@ -182,4 +167,40 @@ fn tail_lines(bytes: &[u8]) -> Vec<String> {
 
 pub fn snapshot_offline(layout: &Layout) -> Vec<RoleView> {
     status::snapshot(layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(dir: std::path::PathBuf, json: &str) {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("xray.json"), json).unwrap();
+    }
+
+    #[test]
+    fn the_offline_diff_words_each_side_error_its_own_way() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path(), d.path().join("logs"));
+        // live ↔ lkg: no LKG yet.
+        publish(l.live_dir(Role::Client), "{\"a\":1}");
+        let err = load_diff_offline(&l, Role::Client, 1).result.unwrap_err();
+        assert_eq!(err, "no lkg config for the client role");
+        // desired ↔ live: Desired does not compile (there is none).
+        let err = load_diff_offline(&l, Role::Client, 0).result.unwrap_err();
+        assert!(err.starts_with("Desired does not compile: "), "{err}");
+        // An unknown side is refused, not read as LKG.
+        let err = render_offline(&l, Role::Client, "old").unwrap_err();
+        assert_eq!(err, "unknown side `old` (desired, live, lkg)");
+    }
+
+    #[test]
+    fn the_offline_diff_compares_the_stored_sides() {
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path(), d.path().join("logs"));
+        publish(l.live_dir(Role::Client), "{\"a\":2}");
+        publish(l.lkg_dir(Role::Client), "{\"a\":1}");
+        let text = load_diff_offline(&l, Role::Client, 1).result.unwrap();
+        assert_eq!(text.changed_paths, vec!["changed /a".to_string()]);
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::Value;
 use xp2p_core::Role;
+use xp2p_ipc::EventKind;
 use xp2p_store::status::RoleView;
 
 /// Lines of core log kept for the Logs view.
@@ -326,10 +327,6 @@ impl State {
     }
 }
 
-fn event_kind(v: &Value) -> &str {
-    v.get("kind").and_then(Value::as_str).unwrap_or("")
-}
-
 fn role_of(v: &Value) -> Option<Role> {
     v.get("role")
         .and_then(Value::as_str)
@@ -612,8 +609,8 @@ fn settle_missed_results(s: &mut State) {
 
 fn on_event(s: &mut State, ev: &Value) {
     let role = role_of(ev);
-    match event_kind(ev) {
-        "apply.start" => {
+    match EventKind::of(ev) {
+        Some(EventKind::ApplyStart) => {
             if let Some(role) = role {
                 s.attempts.insert(
                     role,
@@ -626,7 +623,7 @@ fn on_event(s: &mut State, ev: &Value) {
                 );
             }
         }
-        "apply.phase" => {
+        Some(EventKind::ApplyPhase) => {
             if let Some(a) = role.and_then(|r| s.attempts.get_mut(&r)) {
                 let phase = ev["phase"].as_str().unwrap_or("").to_string();
                 let at = ev["at"]
@@ -647,7 +644,7 @@ fn on_event(s: &mut State, ev: &Value) {
                 }
             }
         }
-        "apply.done" => {
+        Some(EventKind::ApplyDone) => {
             if let Some(role) = role {
                 let phases = ev["phases"]
                     .as_array()
@@ -689,7 +686,7 @@ fn on_event(s: &mut State, ev: &Value) {
                 }
             }
         }
-        "core.log" => {
+        Some(EventKind::CoreLog) => {
             if role.is_some() && role == s.logs_role {
                 s.logs
                     .push_back(ev["line"].as_str().unwrap_or("").to_string());
@@ -698,8 +695,8 @@ fn on_event(s: &mut State, ev: &Value) {
                 }
             }
         }
-        "apply.log" => {}
-        "deploy.progress" => {
+        Some(EventKind::ApplyLog) => {}
+        Some(EventKind::DeployProgress) => {
             let field = |k: &str| ev[k].as_str().unwrap_or("").to_string();
             let row = DeployRow {
                 role: field("role"),
@@ -716,7 +713,7 @@ fn on_event(s: &mut State, ev: &Value) {
             );
             s.deploys.insert(field("deploy_id"), row);
         }
-        "desired.changed" => {
+        Some(EventKind::DesiredChanged) => {
             s.effects.push(Effect::RefreshStatus);
             if s.view == View::Diff && role == s.role {
                 s.load_for_view();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use xp2p_ipc::{Frame, MAX_FRAME};
+use xp2p_ipc::{Frame, MAX_FRAME, Response, ResponseKind, WireError};
 
 /// Frames queued per client before it is declared slow.
 const QUEUE_FRAMES: usize = 256;
@@ -104,7 +104,7 @@ pub(crate) fn encode(f: Frame) -> Vec<u8> {
         return with_newline(line);
     }
     let full = line.len();
-    if f.kind != "render.ok" {
+    if ResponseKind::parse(&f.kind) != Some(ResponseKind::RenderOk) {
         let mut cut = f.clone();
         for v in cut.body.values_mut() {
             truncate_strings(v, LONG_STRING);
@@ -114,15 +114,14 @@ pub(crate) fn encode(f: Frame) -> Vec<u8> {
             return with_newline(line);
         }
     }
-    let e = Frame::error(
-        f.id,
-        "too_large",
+    let e = Response::error(
+        WireError::TooLarge,
         format!(
             "the `{}` frame would be {full} bytes; frames are limited to {MAX_FRAME} bytes",
             f.kind
         ),
     );
-    with_newline(e.to_line())
+    with_newline(e.to_frame(f.id).to_line())
 }
 
 fn with_newline(mut line: String) -> Vec<u8> {

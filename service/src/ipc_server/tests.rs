@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use xp2p_core::{Layout, Role};
-use xp2p_ipc::{Frame, MAX_FRAME};
+use xp2p_ipc::{Field, MAX_FRAME, PROTO, Request, RequestKind, Response, WireError};
 
 use super::*;
 use crate::events::{Event, EventBus};
@@ -153,19 +153,21 @@ async fn logs_answers_are_capped_whatever_bytes_asks() {
     // 3 MiB of lines full of control characters (6 bytes each once escaped).
     let line = format!("{}\n", "\u{1}".repeat(99));
     std::fs::write(&log, line.repeat(3 * 1024 * 1024 / 100)).unwrap();
-    let ask = Frame::new("logs", Some(5))
-        .with("role", "client")
-        .with("bytes", 1_000_000_000u64);
+    let ask = Request::logs(Role::Client, 1_000_000_000);
     let answer = handle(&ctx, ask).await;
-    assert_eq!(answer.kind, "logs.ok");
-    let text = answer.get_str("text").unwrap();
+    let Response::LogsOk { text } = &answer else {
+        panic!("{answer:?}")
+    };
     assert!(text.len() <= MAX_LOG_BYTES, "{}", text.len());
     assert!(!text.is_empty());
     assert!(
         text.starts_with('\u{1}') && text.ends_with('\n'),
         "whole lines"
     );
-    assert!(answer.to_line().len() <= MAX_FRAME, "fits the frame limit");
+    assert!(
+        answer.to_frame(Some(5)).to_line().len() <= MAX_FRAME,
+        "fits the frame limit"
+    );
 }
 
 #[tokio::test]
@@ -176,13 +178,42 @@ async fn a_render_over_the_frame_limit_is_refused_as_too_large() {
     std::fs::create_dir_all(&live).unwrap();
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * MAX_FRAME));
     std::fs::write(live.join(xp2p_store::live::XRAY_JSON), big).unwrap();
-    let ask = Frame::new("render", Some(4))
-        .with("role", "client")
-        .with("which", "live");
-    let answer = handle(&ctx, ask).await;
-    assert_eq!(answer.kind, "error");
-    assert_eq!(answer.get_str("code"), Some("too_large"));
-    assert!(answer.get_str("message").unwrap().contains("xp2p render"));
+    let answer = handle(&ctx, Request::render(Role::Client, "live")).await;
+    let Response::Error { code, message } = &answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(*code, WireError::TooLarge);
+    assert!(message.contains("xp2p render"), "{message}");
+}
+
+#[tokio::test]
+async fn a_side_that_cannot_be_rendered_is_refused_in_the_services_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let refused = |answer: Response| match answer {
+        Response::Error {
+            code: WireError::RenderFailed,
+            message,
+        } => message,
+        other => panic!("{other:?}"),
+    };
+    let render = |which: &str| handle(&ctx, Request::render(Role::Client, which));
+    assert_eq!(
+        refused(render("lkg").await),
+        "no lkg config for the client role"
+    );
+    assert_eq!(
+        refused(render("old").await),
+        "unknown side `old` (desired, live, lkg)"
+    );
+    // An xray.json that exists but cannot be read is named.
+    let path = ctx.layout.live_dir(Role::Client).join("xray.json");
+    std::fs::create_dir_all(&path).unwrap();
+    let message = refused(render("live").await);
+    assert!(
+        message.starts_with(&format!("{}: ", path.display())),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -230,4 +261,178 @@ fn fit_tail_keeps_whole_lines_within_the_limit() {
     assert_eq!(fit_tail("short".into(), 1000), "short");
     let one_line = fit_tail("\u{1}".repeat(1000), 100);
     assert!(!one_line.is_empty() && json_len(&one_line) <= 100);
+}
+
+/// One request of each kind, with the fields a real client sends (the match
+/// is exhaustive: a new kind must get its sample here).
+fn sample(kind: RequestKind) -> Request {
+    match kind {
+        RequestKind::Hello => Request::hello("t"),
+        RequestKind::Status => Request::status(),
+        RequestKind::Subscribe => Request::subscribe(true),
+        RequestKind::Apply => Request::apply(Role::Client, None),
+        RequestKind::Rollback => Request::rollback(Role::Client),
+        RequestKind::Restart => Request::restart(Role::Client),
+        RequestKind::Repair => Request::repair(),
+        RequestKind::Mode => Request::Mode {
+            role: Role::Client.into(),
+            mode: "full".to_string().into(),
+            tun_enabled: Field::Absent,
+            tun_mode: Field::Absent,
+            tag: Field::Absent,
+        },
+        RequestKind::Journal => Request::journal(None, 50),
+        RequestKind::Logs => Request::logs(Role::Client, 1024),
+        RequestKind::Render => Request::render(Role::Client, "live"),
+        RequestKind::DeployProgress => {
+            Request::deploy_progress("d1", "client", "validating", "running", "x")
+        }
+    }
+}
+
+/// Every file under `dir` (path and bytes), to tell that nothing changed.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+/// A role with Desired, Live, a journal and an `apply.request`: what a
+/// mutating request would change.
+fn populated(dir: &std::path::Path) -> Layout {
+    let layout = Layout::new(dir, dir.join("logs"));
+    std::fs::create_dir_all(layout.live_dir(Role::Client)).unwrap();
+    std::fs::write(
+        layout
+            .live_dir(Role::Client)
+            .join(xp2p_store::live::XRAY_JSON),
+        "{\"inbounds\":[]}",
+    )
+    .unwrap();
+    std::fs::write(dir.join("xp2p-client.toml"), "[client]\n").unwrap();
+    std::fs::create_dir_all(layout.journal().parent().unwrap()).unwrap();
+    std::fs::write(
+        layout.journal(),
+        "{\"seq\":1,\"ts\":\"t\",\"attempt_id\":\"a1\",\"role\":\"client\",\"request_id\":\"r1\",\"phase\":\"received\"}\n",
+    )
+    .unwrap();
+    markers::write_request_id(&layout, Role::Client, "r0").unwrap();
+    std::fs::create_dir_all(layout.core_log(Role::Client).parent().unwrap()).unwrap();
+    std::fs::write(layout.core_log(Role::Client), "a line\n").unwrap();
+    layout
+}
+
+#[tokio::test]
+async fn read_only_members_may_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = populated(dir.path());
+    let (runner, mut commands) = mpsc::unbounded_channel();
+    let ctx = Arc::new(IpcContext {
+        layout,
+        instance_id: "test".into(),
+        events: EventBus::default(),
+        runners: HashMap::from([(Role::Client, runner)]),
+        #[cfg(target_os = "linux")]
+        tun: HashMap::new(),
+        owner_uid: 0,
+        group_gid: Some(4242),
+        started: Instant::now(),
+    });
+    let mut bus = ctx.events.subscribe();
+    let before = tree(dir.path());
+    let (mut lines, mut w) = talk(&ctx, Access::ReadOnly, 1024 * 1024);
+    for (i, kind) in RequestKind::ALL.into_iter().enumerate() {
+        let id = 100 + i as u64;
+        let mut line = sample(kind).to_frame(Some(id)).to_line();
+        line.push('\n');
+        w.write_all(line.as_bytes()).await.unwrap();
+        let v = next(&mut lines).await.expect("an answer");
+        assert_eq!(v["id"], id, "{kind}: {v}");
+        let refused = v["type"] == "error" && v["code"] == "permission_denied";
+        assert_eq!(refused, kind.mutates(), "{kind}: {v}");
+        if refused {
+            let msg = v["message"].as_str().unwrap();
+            assert!(msg.contains(&format!("`{kind}`")), "{msg}");
+        } else {
+            assert_ne!(v["type"], "error", "{kind} is open to readers: {v}");
+        }
+    }
+    // Kinds this service does not know (some once listed as mutating, with no
+    // handler) are refused for everyone, without effect.
+    for (i, kind) in ["stop_core", "deploy.start", "no.such.thing"]
+        .iter()
+        .enumerate()
+    {
+        let id = 200 + i as u64;
+        let line = format!("{{\"v\":1,\"id\":{id},\"type\":\"{kind}\",\"role\":\"client\"}}\n");
+        w.write_all(line.as_bytes()).await.unwrap();
+        let v = next(&mut lines).await.expect("an answer");
+        assert_eq!(
+            (v["id"].as_u64(), v["code"].as_str()),
+            (Some(id), Some("unknown_type")),
+            "{v}"
+        );
+    }
+    // A full-access owner's unknown kind is refused the same way.
+    let (mut owner, mut ow) = talk(&ctx, Access::Full, 64 * 1024);
+    ow.write_all(b"{\"v\":1,\"id\":1,\"type\":\"stop_core\",\"role\":\"client\"}\n")
+        .await
+        .unwrap();
+    assert_eq!(next(&mut owner).await.unwrap()["code"], "unknown_type");
+    assert_eq!(tree(dir.path()), before, "no file changed");
+    assert!(commands.try_recv().is_err(), "no runner was asked anything");
+    // Only what the subscriber itself caused may be on the bus: nothing.
+    assert!(
+        matches!(bus.try_recv(), Err(broadcast::error::TryRecvError::Empty)),
+        "no event was published"
+    );
+}
+
+#[tokio::test]
+async fn a_client_of_another_protocol_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    for hello in [
+        format!(
+            "{{\"v\":1,\"id\":1,\"type\":\"hello\",\"client\":\"t\",\"proto\":{}}}\n",
+            PROTO + 1
+        ),
+        format!(
+            "{{\"v\":{},\"id\":1,\"type\":\"hello\",\"client\":\"t\"}}\n",
+            PROTO + 1
+        ),
+    ] {
+        let (mut lines, mut w) = talk(&ctx, Access::Full, 64 * 1024);
+        w.write_all(hello.as_bytes()).await.unwrap();
+        let v = next(&mut lines).await.unwrap();
+        assert_eq!(v["code"], "protocol_mismatch", "{v}");
+        let msg = v["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("protocol {PROTO}")), "{msg}");
+        assert!(msg.contains(&format!("protocol {}", PROTO + 1)), "{msg}");
+        assert!(next(&mut lines).await.is_none(), "then closed");
+    }
+    // This version's hello, and an old one without `proto`, are answered.
+    for hello in [
+        Request::hello("t").to_frame(Some(1)).to_line(),
+        "{\"v\":1,\"id\":1,\"type\":\"hello\",\"client\":\"old\"}".to_string(),
+    ] {
+        let (mut lines, mut w) = talk(&ctx, Access::Full, 64 * 1024);
+        w.write_all(format!("{hello}\n").as_bytes()).await.unwrap();
+        let v = next(&mut lines).await.unwrap();
+        assert_eq!(
+            (v["type"].as_str(), v["proto"].as_u64()),
+            (Some("hello.ok"), Some(PROTO as u64)),
+            "{v}"
+        );
+    }
 }

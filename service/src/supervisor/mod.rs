@@ -5,8 +5,9 @@
 //! so status says when), reattach on service start, and which processes count as
 //! this root's cores (only those may be adopted or reaped).
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+pub mod slot;
+
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, broadcast, mpsc};
@@ -20,6 +21,8 @@ use crate::drain;
 use crate::events::{Event, EventBus};
 use crate::logtail::LogTail;
 use crate::process::CoreProc;
+use slot::{Action, CoreSlot, Input, Mark, Slot as SlotState};
+use xp2p_core::status::DisplayState;
 use xp2p_platform::procfs;
 use xp2p_store::session::{self, Backoff, SessionRecord, SessionStatus};
 
@@ -27,9 +30,6 @@ use xp2p_store::session::{self, Backoff, SessionRecord, SessionStatus};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// SIGTERM -> SIGKILL grace.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
-const CRASH_WINDOW: Duration = Duration::from_secs(600);
-const CRASH_LIMIT: usize = session::CRASH_LIMIT as usize;
-const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 /// A failure to bring up a core, with the error code the journal records.
 #[derive(Debug, Clone)]
@@ -50,34 +50,61 @@ impl Candidate {
     }
 }
 
-struct Active {
+/// An input that arrives after the action that asked for it.
+enum Later {
+    Exited { pid: i32, generation: u64 },
+    Feed(Input<Core>),
+}
+
+/// The active core as the slot holds it: its process and its session record
+/// (shared by the slot's clones, so a transition written once is seen by all).
+#[derive(Clone)]
+struct Core {
     proc: Arc<CoreProc>,
-    session: SessionRecord,
+    session: Arc<std::sync::Mutex<SessionRecord>>,
 }
 
-#[derive(Default)]
-struct Inner {
-    active: Option<Active>,
-    crashes: VecDeque<Instant>,
-    /// Crash loop: no restarts until the next apply.
-    failed: bool,
-    /// Bumped on every deliberate change, so a stale crash report is ignored.
-    generation: u64,
-}
-
-impl Inner {
-    /// Counts a crash (or failed restart); returns the crashes in the window.
-    fn record_crash(&mut self) -> usize {
-        let now = Instant::now();
-        self.crashes.push_back(now);
-        while self
-            .crashes
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
-        {
-            self.crashes.pop_front();
+impl Core {
+    fn new(proc: Arc<CoreProc>, session: SessionRecord) -> Core {
+        Core {
+            proc,
+            session: Arc::new(std::sync::Mutex::new(session)),
         }
-        self.crashes.len()
+    }
+
+    fn session(&self) -> SessionRecord {
+        match self.session.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Applies a transition to the record and writes it.
+    fn transition(&self, layout: &Layout, role: Role, f: impl FnOnce(&mut SessionRecord)) {
+        let mut guard = match self.session.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard);
+        write_session(layout, role, &guard);
+    }
+}
+
+impl slot::HasPid for Core {
+    fn pid(&self) -> i32 {
+        self.proc.pid
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "core pid {}", self.proc.pid)
+    }
+}
+
+impl PartialEq for Core {
+    fn eq(&self, other: &Core) -> bool {
+        self.proc.pid == other.proc.pid
     }
 }
 
@@ -87,9 +114,15 @@ pub struct RoleSupervisor {
     instance_id: String,
     tail: LogTail,
     drain: Duration,
-    inner: Mutex<Inner>,
-    crash_tx: mpsc::UnboundedSender<(i32, u64)>,
+    /// The core slot: which core is active and the crash-restart policy, a
+    /// pure state machine (`slot`) this type only carries out.
+    slot: Mutex<CoreSlot<Core>>,
+    /// What arrives later (a core's exit, a restart timer, a restart's result),
+    /// fed to the slot in arrival order by one task.
+    inputs: mpsc::UnboundedSender<Later>,
     events: EventBus,
+    /// This supervisor, for the tasks its actions spawn (restart timers).
+    me: Weak<RoleSupervisor>,
 }
 
 fn expected_ports(rt: &RuntimeInfo) -> Vec<u16> {
@@ -123,22 +156,28 @@ impl RoleSupervisor {
         drain: Duration,
         events: EventBus,
     ) -> Arc<RoleSupervisor> {
-        let (crash_tx, mut crash_rx) = mpsc::unbounded_channel();
-        let sup = Arc::new(RoleSupervisor {
+        let (inputs, mut later) = mpsc::unbounded_channel();
+        let sup = Arc::new_cyclic(|me| RoleSupervisor {
             role,
             layout,
             instance_id,
             tail,
             drain,
-            inner: Mutex::new(Inner::default()),
-            crash_tx,
+            slot: Mutex::new(CoreSlot::new()),
+            inputs,
             events,
+            me: me.clone(),
         });
         let weak = Arc::downgrade(&sup);
         tokio::spawn(async move {
-            while let Some((pid, generation)) = crash_rx.recv().await {
+            while let Some(input) = later.recv().await {
                 let Some(sup) = weak.upgrade() else { break };
-                sup.on_exit(pid, generation).await;
+                match input {
+                    Later::Exited { pid, generation } => sup.on_exit(pid, generation).await,
+                    Later::Feed(input) => {
+                        sup.feed(input).await;
+                    }
+                }
             }
         });
         sup
@@ -149,7 +188,7 @@ impl RoleSupervisor {
     }
 
     pub async fn active_pid(&self) -> Option<i32> {
-        self.inner.lock().await.active.as_ref().map(|a| a.proc.pid)
+        self.slot.lock().await.active_pid()
     }
 
     fn new_session(&self, core: &CoreInfo, pid: i32, config_sha256: &str) -> SessionRecord {
@@ -279,47 +318,184 @@ impl RoleSupervisor {
     /// Makes `cand` the active core; the old one is drained and stopped.
     /// Returns a note for the journal.
     pub async fn promote(&self, cand: Candidate, reason: &str) -> String {
-        let mut inner = self.inner.lock().await;
-        inner.generation += 1;
-        inner.failed = false;
-        let mut session = cand.session;
-        session.transition(SessionStatus::Running, reason, "");
-        write_session(&self.layout, self.role, &session);
-        self.watch_exit(&cand.proc, inner.generation);
-        let old = inner.active.replace(Active {
-            proc: cand.proc.clone(),
-            session,
-        });
-        self.events.send(Event::CoreState {
-            role: self.role,
-            display: xp2p_core::status::DisplayState::Running,
-            pid: Some(cand.proc.pid),
-        });
-        drop(inner);
-        self.publish_health().await;
-        match old {
-            Some(old) => {
-                let report = drain::drain(old.proc.pid, self.drain).await;
-                let exit = old.proc.stop(STOP_GRACE).await;
-                format!(
-                    "old core pid {}: {}; {exit}",
-                    old.proc.pid,
-                    report.describe()
-                )
+        let core = Core::new(cand.proc, cand.session);
+        self.feed(Input::Promoted {
+            core,
+            reason: reason.to_string(),
+        })
+        .await
+    }
+
+    /// Feeds one input to the slot and carries out what it says, in order.
+    /// Returns the note of a core it retired (promote's journal detail).
+    async fn feed(&self, input: Input<Core>) -> String {
+        // The slot stays locked while the quick actions at the front run
+        // (session record, exit watcher, `core.state`): nobody sees the new
+        // slot before its event is out. It is released before the first slow
+        // action (health, drain, stop).
+        let mut held = Some(self.slot.lock().await);
+        let (exited, subject, actions) = {
+            let Some(slot) = held.as_mut() else {
+                return String::new();
+            };
+            let exited = match (slot.slot(), &input) {
+                (SlotState::Running { core }, Input::Exited { .. }) => Some(core.clone()),
+                _ => None,
+            };
+            let subject = match &input {
+                Input::Promoted { core, .. }
+                | Input::Adopted { core }
+                | Input::Restarted { core, .. } => Some(core.clone()),
+                _ => None,
+            };
+            let (next, actions) = std::mem::take(&mut **slot).on(input, Instant::now());
+            **slot = next;
+            (exited, subject, actions)
+        };
+        let mut note = String::new();
+        for action in actions {
+            if matches!(
+                action,
+                Action::PublishHealth | Action::Retire(_) | Action::Stop { .. }
+            ) {
+                held = None;
             }
-            None => String::new(),
+            match action {
+                Action::Session(mark) => self.write_mark(&mark, exited.as_ref(), subject.as_ref()),
+                Action::Watch { core, generation } => self.watch_exit(&core.proc, generation),
+                Action::CoreState(state) => {
+                    let (display, pid) = match state {
+                        slot::CoreState::Running { pid } => (DisplayState::Running, Some(pid)),
+                        slot::CoreState::Failed => (DisplayState::Failed, None),
+                        slot::CoreState::Stopped => (DisplayState::Stopped, None),
+                    };
+                    self.events.send(Event::CoreState {
+                        role: self.role,
+                        display,
+                        pid,
+                    });
+                }
+                Action::PublishHealth => self.publish_health().await,
+                Action::Retire(old) => {
+                    let report = drain::drain(old.proc.pid, self.drain).await;
+                    let exit = old.proc.stop(STOP_GRACE).await;
+                    note = format!(
+                        "old core pid {}: {}; {exit}",
+                        old.proc.pid,
+                        report.describe()
+                    );
+                }
+                Action::Stop { core, reason } => {
+                    core.transition(&self.layout, self.role, |s| {
+                        s.transition(SessionStatus::Stopping, &reason, "")
+                    });
+                    let exit = core.proc.stop(STOP_GRACE).await;
+                    core.transition(&self.layout, self.role, |s| {
+                        s.transition(SessionStatus::Stopped, &reason, exit.to_string())
+                    });
+                }
+                Action::ScheduleRestart { after, generation } => {
+                    let tx = self.inputs.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = tx.send(Later::Feed(Input::RestartDue { generation }));
+                    });
+                }
+                Action::StartFromLive { generation } => {
+                    let Some(me) = self.me.upgrade() else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let input = me.restart_from_live(generation).await;
+                        let _ = me.inputs.send(Later::Feed(input));
+                    });
+                }
+            }
+        }
+        drop(held);
+        note
+    }
+
+    /// The start a due crash restart asks for; its result goes back to the slot.
+    async fn restart_from_live(&self, generation: u64) -> Input<Core> {
+        let started = match live_core(&self.layout, self.role) {
+            Ok(core) => self.start_candidate(&core).await,
+            Err(e) => Err(e),
+        };
+        match started {
+            Ok(cand) => {
+                tracing::info!(role = %self.role, pid = cand.pid(), "core restarted after a crash");
+                Input::Restarted {
+                    core: Core::new(cand.proc, cand.session),
+                    generation,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(role = %self.role, "crash restart failed: {}", e.message);
+                Input::RestartFailed {
+                    generation,
+                    message: e.message,
+                }
+            }
+        }
+    }
+
+    /// Writes the session transition a [`Mark`] names: the new core's own
+    /// record, the exited core's, or (after a failed restart) the one on disk.
+    fn write_mark(&self, mark: &Mark, exited: Option<&Core>, subject: Option<&Core>) {
+        let (status, reason, detail) = (
+            match mark {
+                Mark::Running { .. } => SessionStatus::Running,
+                _ => SessionStatus::Failed,
+            },
+            mark.reason().to_string(),
+            mark.detail(),
+        );
+        let backoff = mark.backoff().map(|(after, crash)| scheduled(after, crash));
+        let apply = |s: &mut SessionRecord| {
+            s.transition(status, &reason, detail.clone());
+            s.backoff = backoff.clone();
+        };
+        match mark {
+            Mark::Running { .. } => {
+                if let Some(core) = subject {
+                    let instance = self.instance_id.clone();
+                    core.transition(&self.layout, self.role, |s| {
+                        s.owner_instance_id = instance;
+                        apply(s);
+                    });
+                }
+            }
+            Mark::Exited { restart_in, .. } => {
+                tracing::warn!(role = %self.role, "core exited ({detail}); restarting in {} s", restart_in.as_secs());
+                if let Some(core) = exited {
+                    core.transition(&self.layout, self.role, apply);
+                }
+            }
+            Mark::CrashLoop { crashes, .. } => {
+                tracing::error!(role = %self.role, "core crashed {crashes} times in 10 minutes; not restarting until the next apply");
+                if let Some(core) = exited {
+                    core.transition(&self.layout, self.role, apply);
+                }
+            }
+            Mark::RestartFailed { .. } | Mark::RestartLoop { .. } => {
+                if let Mark::RestartLoop { crashes, .. } = mark {
+                    tracing::error!(role = %self.role, "restart failed {crashes} times in 10 minutes; giving up until the next apply");
+                }
+                if let Some(mut rec) = session::read(&self.layout, self.role) {
+                    apply(&mut rec);
+                    write_session(&self.layout, self.role, &rec);
+                }
+            }
         }
     }
 
     /// Publishes per-inbound health of the active core (or `not_checked` without one).
     async fn publish_health(&self) {
-        let rec = self
-            .inner
-            .lock()
-            .await
-            .active
-            .as_ref()
-            .map(|a| a.session.clone());
+        let rec = match self.slot.lock().await.slot() {
+            SlotState::Running { core } => Some(core.session()),
+            _ => None,
+        };
         let (layout, role) = (self.layout.clone(), self.role);
         let inbounds = tokio::task::spawn_blocking(move || {
             let rt = live::read_runtime(&layout, role, Slot::Live).ok().flatten();
@@ -340,23 +516,12 @@ impl RoleSupervisor {
 
     /// Stops the active core (stop-then-start fallback, service shutdown).
     pub async fn stop_active(&self, reason: &str) -> bool {
-        let mut inner = self.inner.lock().await;
-        inner.generation += 1;
-        let Some(active) = inner.active.take() else {
-            return false;
-        };
-        let mut session = active.session;
-        session.transition(SessionStatus::Stopping, reason, "");
-        write_session(&self.layout, self.role, &session);
-        let exit = active.proc.stop(STOP_GRACE).await;
-        session.transition(SessionStatus::Stopped, reason, exit.to_string());
-        write_session(&self.layout, self.role, &session);
-        self.events.send(Event::CoreState {
-            role: self.role,
-            display: xp2p_core::status::DisplayState::Stopped,
-            pid: None,
-        });
-        true
+        let had = self.slot.lock().await.active_pid().is_some();
+        self.feed(Input::Stop {
+            reason: reason.to_string(),
+        })
+        .await;
+        had
     }
 
     /// Starts a core from Live when none is active (start-up, crash restart).
@@ -369,58 +534,31 @@ impl RoleSupervisor {
 
     fn watch_exit(&self, proc: &Arc<CoreProc>, generation: u64) {
         let proc = proc.clone();
-        let tx = self.crash_tx.clone();
+        let tx = self.inputs.clone();
         tokio::spawn(async move {
             proc.wait().await;
-            let _ = tx.send((proc.pid, generation));
+            let _ = tx.send(Later::Exited {
+                pid: proc.pid,
+                generation,
+            });
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, pid: i32, generation: u64) {
-        let mut inner = self.inner.lock().await;
-        let is_active = inner.active.as_ref().is_some_and(|a| a.proc.pid == pid);
-        if !is_active || inner.generation != generation {
-            return;
-        }
-        let Some(active) = inner.active.take() else {
-            return;
+    async fn on_exit(&self, pid: i32, generation: u64) {
+        let exit = match self.slot.lock().await.slot() {
+            SlotState::Running { core } if core.proc.pid == pid => core
+                .proc
+                .has_exited()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
         };
-        let exit = active
-            .proc
-            .has_exited()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        let mut session = active.session;
-        let n = inner.record_crash();
-        if n >= CRASH_LIMIT {
-            inner.failed = true;
-            session.transition(
-                SessionStatus::Failed,
-                "crash_loop",
-                format!("{n} crashes in 10 minutes; last: {exit}"),
-            );
-            write_session(&self.layout, self.role, &session);
-            tracing::error!(role = %self.role, "core crashed {n} times in 10 minutes; not restarting until the next apply");
-            self.events.send(Event::CoreState {
-                role: self.role,
-                display: xp2p_core::status::DisplayState::Failed,
-                pid: None,
-            });
-            return;
-        }
-        let backoff = backoff_for(n);
-        session.transition(SessionStatus::Failed, "core_exited", exit.clone());
-        session.backoff = Some(scheduled(backoff, n));
-        write_session(&self.layout, self.role, &session);
-        self.events.send(Event::CoreState {
-            role: self.role,
-            display: xp2p_core::status::DisplayState::Failed,
-            pid: None,
-        });
-        tracing::warn!(role = %self.role, pid, "core exited ({exit}); restarting in {} s", backoff.as_secs());
-        let gen_at_crash = inner.generation;
-        drop(inner);
-        tokio::spawn(restart_loop(self.clone(), backoff, gen_at_crash));
+        self.feed(Input::Exited {
+            pid,
+            generation,
+            exit,
+        })
+        .await;
     }
 
     /// Stops cores of this root's role that are not `keep` (a candidate started
@@ -454,22 +592,11 @@ impl RoleSupervisor {
                     code: ErrorCode::StartFailed,
                     message: format!("cannot watch pid {pid}: {e}"),
                 })?);
-                let mut inner = self.inner.lock().await;
-                inner.generation += 1;
                 rec.owner_instance_id = self.instance_id.clone();
-                rec.transition(SessionStatus::Running, "reattached", format!("pid {pid}"));
-                write_session(&self.layout, self.role, &rec);
-                self.watch_exit(&proc, inner.generation);
-                inner.active = Some(Active {
-                    proc,
-                    session: rec.clone(),
-                });
-                drop(inner);
-                self.events.send(Event::CoreState {
-                    role: self.role,
-                    display: xp2p_core::status::DisplayState::Running,
-                    pid: Some(pid),
-                });
+                self.feed(Input::Adopted {
+                    core: Core::new(proc, rec.clone()),
+                })
+                .await;
                 if rec.config_sha256 != rt.config_sha256 {
                     // Ours, but running an older config: replace it in place.
                     let cand = self.start_candidate(&core).await?;
@@ -552,72 +679,12 @@ impl RoleSupervisor {
     }
 }
 
-fn backoff_for(crashes: usize) -> Duration {
-    Duration::from_secs(1u64 << crashes.saturating_sub(1).min(5)).min(BACKOFF_CAP)
-}
-
-/// Restarts a crashed role's core with growing backoff until it runs, the crash
-/// limit is reached, or something deliberate (an apply, a stop) takes over.
-async fn restart_loop(sup: Arc<RoleSupervisor>, mut backoff: Duration, generation: u64) {
-    loop {
-        tokio::time::sleep(backoff).await;
-        {
-            let inner = sup.inner.lock().await;
-            if inner.active.is_some() || inner.failed || inner.generation != generation {
-                return;
-            }
-        }
-        let result = match live_core(&sup.layout, sup.role) {
-            Ok(core) => sup
-                .start_from_live(&core, "crash_restart")
-                .await
-                .map(|pid| (pid, core)),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok((pid, _)) => {
-                tracing::info!(role = %sup.role, pid, "core restarted after a crash");
-                return;
-            }
-            Err(e) => {
-                let mut inner = sup.inner.lock().await;
-                let n = inner.record_crash();
-                let mut rec = session::read(&sup.layout, sup.role);
-                if n >= CRASH_LIMIT {
-                    inner.failed = true;
-                    if let Some(rec) = rec.as_mut() {
-                        rec.transition(
-                            SessionStatus::Failed,
-                            "crash_loop",
-                            format!("{n} failed starts in 10 minutes; last: {}", e.message),
-                        );
-                        write_session(&sup.layout, sup.role, rec);
-                    }
-                    tracing::error!(role = %sup.role, "restart failed {n} times in 10 minutes ({}); giving up until the next apply", e.message);
-                    return;
-                }
-                backoff = backoff_for(n);
-                if let Some(rec) = rec.as_mut() {
-                    rec.transition(
-                        SessionStatus::Failed,
-                        "crash_restart_failed",
-                        e.message.clone(),
-                    );
-                    rec.backoff = Some(scheduled(backoff, n));
-                    write_session(&sup.layout, sup.role, rec);
-                }
-                tracing::warn!(role = %sup.role, "crash restart failed: {}; next try in {} s", e.message, backoff.as_secs());
-            }
-        }
-    }
-}
-
 /// A restart due after `backoff`, the `crash`th in the window.
-fn scheduled(backoff: Duration, crash: usize) -> Backoff {
+fn scheduled(backoff: Duration, crash: u32) -> Backoff {
     Backoff {
         restart_at: humantime::format_rfc3339_millis(std::time::SystemTime::now() + backoff)
             .to_string(),
-        crash: u32::try_from(crash).unwrap_or(u32::MAX),
+        crash,
         limit: session::CRASH_LIMIT,
     }
 }
