@@ -537,3 +537,25 @@ fn an_idle_service_does_not_spin() {
     assert!(used < 300, "idle service used {used} ms of CPU in 3 s");
     drop(svc);
 }
+
+/// A stop that arrives while the service is still starting (or right after
+/// READY) is a clean stop with exit 0, never the default SIGTERM disposition:
+/// the handlers are registered before start-up begins.
+#[test]
+fn a_stop_during_start_up_is_a_clean_stop() {
+    if !v2ray_available() {
+        return eprintln!("skipped: no v2ray");
+    }
+    let p = pair();
+    let svc = Service::start(&p.root);
+    assert!(
+        wait_until(LONG, || svc.log().contains("xp2p service starting")),
+        "{}",
+        svc.log()
+    );
+    let log = svc.log.clone();
+    let code = svc.stop();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("xp2p service stopped"), "{text}");
+}

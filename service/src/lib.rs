@@ -649,6 +649,7 @@ impl StartupError {
 }
 
 async fn serve(opts: RunOptions) -> i32 {
+    let stop = stop_signal();
     let started = async {
         let rec = recover(opts.layout.clone()).await?;
         let served = start_roles(&rec).await?;
@@ -662,7 +663,7 @@ async fn serve(opts: RunOptions) -> i32 {
             return e.exit_code();
         }
     };
-    wait_for_stop_signal().await;
+    stop.await;
     shut_down(running, &served, opts.keep_cores).await;
     drop(served);
     drop(rec);
@@ -728,19 +729,24 @@ fn already_attempted(records: &[Record], role: Role, digest: &str) -> bool {
     )
 }
 
+/// SIGTERM/SIGINT, registered now (at the start of `serve`, so a stop that
+/// arrives during start-up or right after READY is a clean stop, never the
+/// default disposition), awaited later.
 #[cfg(unix)]
-async fn wait_for_stop_signal() {
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
@@ -748,9 +754,11 @@ async fn wait_for_stop_signal() {
 /// Windows: Stop or Shutdown from the SCM (`platform::windows_scm`), or Ctrl-C
 /// when run in a console. Not compiled here (README "Windows").
 #[cfg(windows)]
-async fn wait_for_stop_signal() {
-    tokio::select! {
-        _ = platform::windows_scm::stop_requested() => {}
-        _ = tokio::signal::ctrl_c() => {}
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        tokio::select! {
+            _ = platform::windows_scm::stop_requested() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
     }
 }
