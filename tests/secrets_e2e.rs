@@ -211,7 +211,9 @@ fn demo_files_are_owner_only() {
     let stdout = child.stdout.take().expect("stdout");
     let mut root = String::new();
     let deadline = Instant::now() + Duration::from_secs(120);
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+    // Kept open until the demo has exited: it prints while it cleans up.
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
         if let Some(v) = line.strip_prefix("demo: CONFIG_ROOT ") {
             root = v.to_string();
         } else if line.starts_with("demo: running") || Instant::now() > deadline {
@@ -233,8 +235,17 @@ fn demo_files_are_owner_only() {
     });
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let _ = child.wait();
+    let status = child.wait().map(|s| s.code());
+    drop(lines);
     if let Err(e) = checked {
         std::panic::resume_unwind(e);
     }
+    // A Ctrl-C right after "demo: running" still cleans up (the handler is
+    // registered before the demo says it runs).
+    assert_eq!(status.ok().flatten(), Some(0), "the demo exits cleanly");
+    let temp = Path::new(&root).parent().map(Path::to_path_buf);
+    assert!(
+        temp.is_some_and(|t| !t.exists()),
+        "the demo removed its temp dir"
+    );
 }

@@ -122,27 +122,53 @@ fn start_service(root: &Path, notify: &Path) -> Result<Child, String> {
         .map_err(|e| format!("cannot start the service: {e}"))
 }
 
-fn wait_signal() {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    rt.block_on(async {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+/// SIGINT and SIGTERM, registered when this is made (before the demo says it
+/// runs, so a Ctrl-C that follows at once still cleans up) and awaited by
+/// [`StopSignal::wait`].
+struct StopSignal {
+    rt: tokio::runtime::Runtime,
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    fn register() -> Option<StopSignal> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let (int, term) = rt.block_on(async {
+            (
+                signal(SignalKind::interrupt()).ok(),
+                signal(SignalKind::terminate()).ok(),
+            )
+        });
+        Some(StopSignal { rt, int, term })
+    }
+
+    fn wait(mut self) {
+        let (int, term) = (self.int.as_mut(), self.term.as_mut());
+        self.rt.block_on(async move {
+            match (int, term) {
+                (Some(int), Some(term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                (Some(int), None) => {
+                    int.recv().await;
+                }
+                (None, Some(term)) => {
+                    term.recv().await;
+                }
+                (None, None) => {
+                    let _ = tokio::signal::ctrl_c().await;
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    });
+        });
+    }
 }
 
 pub fn run(a: &DemoArgs) -> i32 {
@@ -181,6 +207,11 @@ fn demo(a: &DemoArgs) -> Result<i32, String> {
         }
     }
     let origin = origin()?;
+    let stop = if a.headless {
+        StopSignal::register()
+    } else {
+        None
+    };
     println!("demo: CONFIG_ROOT {root_text}");
     println!("demo: socks 127.0.0.1:{socks}");
     println!("demo: origin http://{origin}/");
@@ -188,7 +219,9 @@ fn demo(a: &DemoArgs) -> Result<i32, String> {
     let layout = Layout::new(&root, root.join("logs"));
     let code = if a.headless {
         println!("demo: running; Ctrl-C stops and removes everything");
-        wait_signal();
+        if let Some(stop) = stop {
+            stop.wait();
+        }
         exit::OK
     } else {
         xp2p_ui::run(layout.clone(), layout.socket(), Some(Role::Client))
