@@ -62,6 +62,7 @@ pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod layout;
+pub mod links;
 pub mod records;
 pub mod redact;
 pub mod role;

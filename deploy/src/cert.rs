@@ -91,13 +91,8 @@ mod tests {
         let p = d.path().join("tls").join("key.pem");
         write_private(&p, b"k").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"k");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
-        }
+        // No modes where the ACL governs (Windows).
+        let mode = xp2p_platform::fsperm::mode_of(&fs::metadata(&p).unwrap());
+        assert_eq!(mode, xp2p_platform::fsperm::HAS_MODES.then_some(0o600));
     }
 }

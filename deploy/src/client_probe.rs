@@ -43,7 +43,7 @@ pub fn validate_path(
     let mut tc = TempCore::start(core, &config_path, &ws.file("core.log"))
         .map_err(|e| format!("cannot start {}: {e}", core.describe()))?;
     let socks_addr = SocketAddr::from(([127, 0, 0, 1], socks_port));
-    tc.wait_ready(socks_addr, Duration::from_secs(15))?;
+    tc.wait_ready(socks_port, Duration::from_secs(15))?;
     let probe = format!(
         "{}\n",
         hex::encode(random::bytes::<16>().map_err(|e| e.to_string())?)

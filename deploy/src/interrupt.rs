@@ -4,8 +4,8 @@
 //! directory here and unregister on drop. A command that calls [`install`] (before
 //! it starts any thread) gets a signal thread that, on one of those signals, kills
 //! what is registered, removes the directories and exits with 128 + signal — so
-//! even Ctrl-C leaves no core and no temp directory behind. Children unblock the
-//! signals again when they start (see `tempcore`), and die with their parent
+//! even Ctrl-C leaves no core and no temp directory behind. Children start with
+//! no blocked signal (`xp2p_platform::process`), and die with their parent
 //! (`PR_SET_PDEATHSIG`) should the whole process be killed with SIGKILL.
 
 use std::collections::BTreeMap;
@@ -124,14 +124,4 @@ pub fn install() -> std::io::Result<()> {
             }
         })?;
     Ok(())
-}
-
-/// Restores a default signal mask in a freshly forked child (async-signal-safe).
-pub fn unblock_in_child() {
-    // SAFETY: sigprocmask with an empty set is async-signal-safe.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    }
 }

@@ -14,7 +14,7 @@ use super::error::DeployError;
 use super::progress::{Event, Step};
 use super::server::{Msg, ServerDone, SessionEnd};
 use super::server_desired::{self, NewUser, ServerShape, Validated};
-use super::tempcore::{TempCore, Workspace, pick_port, probe_addr};
+use super::tempcore::{TempCore, Workspace, pick_port};
 use super::{COMPLETE_TIMEOUT, READ_TIMEOUT, rfc3339, unix_now, used_links, validation};
 use crate::desired::names::is_host;
 use crate::desired::{Protocol, ServerProfile};
@@ -249,7 +249,7 @@ fn deploy(
         .map_err(|e| vfail(format!("cannot write the temporary config: {e}")))?;
     let mut core = TempCore::start(&ctx.core, &config_path, &ws.file("core.log"))
         .map_err(|e| vfail(format!("cannot start {}: {e}", ctx.core.describe())))?;
-    core.wait_ready(probe_addr(shape.listen, vport), Duration::from_secs(15))
+    core.wait_ready(vport, Duration::from_secs(15))
         .map_err(vfail)?;
 
     let link = tunnel_link(shape, manifest, &user);

@@ -1,18 +1,18 @@
 //! The temporary validation core: a private temp directory ([`Workspace`],
 //! removed on drop) and a core process running a config from it ([`TempCore`],
 //! killed and reaped on drop). Both register with [`super::interrupt`] so a
-//! signal cleans them up too. Readiness is a TCP connect to the port the config
-//! listens on; this is a short-lived tool, not the supervisor.
+//! signal cleans them up too. Readiness is the core's own listening socket on
+//! the port its config names, as for the supervisor's cores.
 
-use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::interrupt::{self, Token};
 use xp2p_core::coreproc::CoreInfo;
+use xp2p_platform::process::{CoreProcess, NotReady};
+use xp2p_store::coreproc::{Lifetime, spawn_spec};
 
 /// The prefix of every deploy temp directory (`xp2p-deploy-client-…`, `…-server-…`).
 pub const TEMP_PREFIX: &str = "xp2p-deploy-";
@@ -59,80 +59,52 @@ impl Drop for Workspace {
     }
 }
 
-/// A running temporary core; killed and reaped on drop.
+/// A running temporary core; killed and reaped on drop. The process is the
+/// platform's one core-process type; this guard adds the interrupt
+/// registration and the log tail for messages.
 pub struct TempCore {
-    child: Option<Child>,
+    proc: Option<CoreProcess>,
     token: Option<Token>,
     log: PathBuf,
 }
 
+/// How long a temporary core gets to stop after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 impl TempCore {
-    /// Starts `core` on `config`, stdout and stderr to `log`.
+    /// Starts `core` on `config`, stdout and stderr to `log` (truncated). The
+    /// core dies with this process, even on SIGKILL.
     pub fn start(core: &CoreInfo, config: &Path, log: &Path) -> io::Result<TempCore> {
-        let out = File::create(log)?;
-        let err = out.try_clone()?;
-        let mut cmd = Command::new(&core.path);
-        cmd.args(core.run_args(config))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-            let parent = std::process::id();
-            // SAFETY: only async-signal-safe calls between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    interrupt::unblock_in_child();
-                    #[cfg(target_os = "linux")]
-                    {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                        if libc::getppid() as u32 != parent {
-                            libc::_exit(1);
-                        }
-                    }
-                    let _ = parent;
-                    Ok(())
-                });
-            }
-        }
-        let child = cmd.spawn()?;
-        let token = i32::try_from(child.id()).ok().map(interrupt::register_pid);
+        let proc = CoreProcess::spawn(&spawn_spec(core, config, log, Lifetime::Temporary))?;
+        let token = interrupt::register_pid(proc.pid());
         Ok(TempCore {
-            child: Some(child),
-            token,
+            proc: Some(proc),
+            token: Some(token),
             log: log.to_path_buf(),
         })
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.proc.as_ref().and_then(|p| u32::try_from(p.pid()).ok())
     }
 
-    /// Waits until `addr` accepts TCP, failing early if the core exits.
-    pub fn wait_ready(&mut self, addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(status)) = c.try_wait()
-            {
-                return Err(format!(
-                    "the temporary core exited ({status}): {}",
-                    self.log_tail()
-                ));
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "the temporary core did not listen on {addr} within {} s: {}",
-                    timeout.as_secs(),
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    /// Waits until the core itself listens on TCP `port` (its own socket,
+    /// not whoever else holds the port), failing at once if it exits.
+    pub fn wait_ready(&mut self, port: u16, timeout: Duration) -> Result<(), String> {
+        let Some(proc) = self.proc.as_ref() else {
+            return Err("the temporary core was stopped".into());
+        };
+        match proc.wait_listening(&[port], timeout) {
+            Ok(()) => Ok(()),
+            Err(NotReady::Exited(exit)) => Err(format!(
+                "the temporary core exited ({exit}): {}",
+                self.log_tail()
+            )),
+            Err(NotReady::Missing(_)) => Err(format!(
+                "the temporary core did not listen on port {port} within {} s: {}",
+                timeout.as_secs(),
+                self.log_tail()
+            )),
         }
     }
 
@@ -150,9 +122,8 @@ impl TempCore {
 
     /// Stops the core now (idempotent; drop does the same).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(p) = self.proc.take() {
+            p.stop_blocking(STOP_GRACE);
         }
         if let Some(t) = self.token.take() {
             interrupt::unregister(t);

@@ -13,7 +13,6 @@ pub mod faults;
 pub mod ipc_server;
 pub mod logtail;
 pub mod platform;
-pub mod process;
 pub mod supervisor;
 #[cfg(target_os = "linux")]
 pub mod tun;

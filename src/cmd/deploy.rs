@@ -158,16 +158,11 @@ impl Printer {
 }
 
 /// True when something accepts connections on the service's IPC socket.
+/// Windows: always `false` (the service listens on a named pipe, which
+/// [`xp2p_platform::fsperm::socket_accepts`] does not probe), so the hint there
+/// says "not running" even when it runs.
 fn service_running(layout: &Layout) -> bool {
-    #[cfg(unix)]
-    {
-        std::os::unix::net::UnixStream::connect(super::ipc::socket(layout)).is_ok()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = layout;
-        false
-    }
+    xp2p_platform::fsperm::socket_accepts(&super::ipc::socket(layout))
 }
 
 fn install_cleanup() {

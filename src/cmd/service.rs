@@ -201,13 +201,7 @@ fn create_root(dir: &Path, mode: u32) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    builder.create(dir)?;
+    xp2p_platform::fsperm::create_dir_all_mode(dir, mode)?;
     println!("created {} (mode {mode:04o})", dir.display());
     Ok(())
 }
@@ -291,4 +285,27 @@ fn status(layout: &Layout, a: &ServiceManageArgs) -> i32 {
             watch: false,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_root_gives_new_folders_the_mode_and_leaves_existing_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("etc").join("xp2p");
+        create_root(&root, 0o750).unwrap();
+        let mode = |p: &Path| xp2p_platform::fsperm::mode_of(&std::fs::metadata(p).unwrap());
+        let want = xp2p_platform::fsperm::HAS_MODES.then_some(0o750);
+        assert_eq!(mode(&root), want);
+        assert_eq!(mode(&d.path().join("etc")), want);
+        xp2p_platform::fsperm::set_mode(&root, 0o755).unwrap();
+        create_root(&root, 0o700).unwrap();
+        assert_eq!(
+            mode(&root),
+            xp2p_platform::fsperm::HAS_MODES.then_some(0o755),
+            "the operator's mode is kept"
+        );
+    }
 }

@@ -7,19 +7,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+use xp2p_platform::fsperm;
+
 use crate::secrets::SecretAccess;
 
 /// fsyncs a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
+    fsperm::sync_dir(dir)
 }
 
 /// Writes `bytes` to `path` atomically (creating parent directories). A new
@@ -40,20 +34,9 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Re
     write_inner(path, bytes, mode, None)
 }
 
-/// Mode and owner a replacement must keep: those of the existing target.
-#[cfg(unix)]
-fn existing_perms(path: &Path) -> io::Result<Option<(u32, u32, u32)>> {
-    use std::os::unix::fs::MetadataExt;
-    match fs::metadata(path) {
-        Ok(m) => Ok(Some((m.mode() & 0o7777, m.uid(), m.gid()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Gives the open temp file `mode` and owner `uid:gid` (each only when it
-/// differs), naming the target when the owner cannot be kept.
-#[cfg(unix)]
+/// differs), naming the target when the owner cannot be kept. Where files have
+/// no modes (Windows) there is nothing to give.
 fn apply_perms(
     f: &File,
     target: &Path,
@@ -61,19 +44,15 @@ fn apply_perms(
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let now = f.metadata()?;
-    let uid = uid.filter(|u| *u != now.uid());
-    let gid = gid.filter(|g| *g != now.gid());
+    let Some(now) = fsperm::perms_of_file(f)? else {
+        return Ok(());
+    };
+    let uid = uid.filter(|u| *u != now.uid);
+    let gid = gid.filter(|g| *g != now.gid);
     if uid.is_some() || gid.is_some() {
-        rustix::fs::fchown(
-            f,
-            uid.map(rustix::fs::Uid::from_raw),
-            gid.map(rustix::fs::Gid::from_raw),
-        )
-        .map_err(|e| {
+        fsperm::chown_file(f, uid, gid).map_err(|e| {
             io::Error::new(
-                io::Error::from(e).kind(),
+                e.kind(),
                 format!(
                     "cannot keep the owner {}:{} of {}: {e}",
                     uid.map_or("-".into(), |u| u.to_string()),
@@ -84,8 +63,8 @@ fn apply_perms(
         })?;
     }
     // After fchown (which clears set-id bits), so the mode is exactly `mode`.
-    if now.mode() & 0o7777 != mode || uid.is_some() || gid.is_some() {
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
+    if now.mode != mode || uid.is_some() || gid.is_some() {
+        fsperm::set_file_mode(f, mode)?;
     }
     Ok(())
 }
@@ -118,32 +97,25 @@ fn write_inner(path: &Path, bytes: &[u8], mode: Option<u32>, gid: Option<u32>) -
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{seq}", std::process::id()));
     let result = (|| {
-        #[cfg(unix)]
-        let existing = existing_perms(path)?;
+        // Mode and owner a replacement must keep: those of the existing target.
+        let existing = fsperm::perms_of_path(path)?;
         let mut opts = OpenOptions::new();
         opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Never wider than the final mode while the content is written.
-            let initial = match (existing, mode) {
-                (Some((m, ..)), _) => Some(m & 0o700),
-                (None, Some(m)) => Some(m & 0o700),
-                (None, None) => None,
-            };
-            if let Some(m) = initial {
-                opts.mode(m);
-            }
+        // Never wider than the final mode while the content is written.
+        let initial = match (existing, mode) {
+            (Some(p), _) => Some(p.mode & 0o700),
+            (None, Some(m)) => Some(m & 0o700),
+            (None, None) => None,
+        };
+        if let Some(m) = initial {
+            fsperm::create_with_mode(&mut opts, m);
         }
-        #[cfg(not(unix))]
-        let _ = (mode, gid);
         // A temp file left by a crashed writer of the same pid may have any mode.
         let _ = fs::remove_file(&tmp);
         opts.create_new(true);
         let mut f = opts.open(&tmp)?;
-        #[cfg(unix)]
         match (existing, mode) {
-            (Some((m, uid, g)), _) => apply_perms(&f, path, m, Some(uid), Some(g))?,
+            (Some(p), _) => apply_perms(&f, path, p.mode, Some(p.uid), Some(p.gid))?,
             (None, Some(m)) => {
                 if let Some(g) = gid
                     && apply_perms(&f, path, m, None, Some(g)).is_err()
@@ -173,19 +145,10 @@ fn write_inner(path: &Path, bytes: &[u8], mode: Option<u32>, gid: Option<u32>) -
 /// every credential and is never group-readable.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
+    fsperm::create_with_mode(opts.write(true).create(true).truncate(true), 0o600);
     let mut f = opts.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // An existing file keeps its mode on open: make it private too.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
+    // An existing file keeps its mode on open: make it private too.
+    fsperm::set_file_mode(&f, 0o600)?;
     f.write_all(bytes)?;
     f.sync_all()
 }

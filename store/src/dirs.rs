@@ -3,34 +3,28 @@
 use std::path::Path;
 
 use xp2p_core::layout::Layout;
+use xp2p_platform::fsperm;
 
 /// Creates LOG_ROOT 0750 (logs name visited destinations: only the owner and
 /// its group may read them). An existing LOG_ROOT that is xp2p's own
 /// (`CONFIG_ROOT/logs` or `/var/log/xp2p`) loses any access for others; a
 /// folder named by `XP2P_LOG_ROOT` elsewhere is never changed.
+///
+/// Where files have no modes (Windows) the folder is created and its ACL is
+/// the one it inherits.
 pub fn ensure_log_root(layout: &Layout) -> std::io::Result<()> {
-    #[cfg(unix)]
+    let existed = layout.log_root().is_dir();
+    fsperm::create_dir_all_mode(layout.log_root(), xp2p_core::layout::LOG_DIR_MODE)?;
+    let own = !existed
+        || layout.log_root() == layout.root().join("logs")
+        || layout.log_root() == Path::new("/var/log/xp2p");
+    if own
+        && let Some(mode) = fsperm::mode_of(&std::fs::metadata(layout.log_root())?)
+        && mode & 0o007 != 0
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let existed = layout.log_root().is_dir();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(xp2p_core::layout::LOG_DIR_MODE)
-            .create(layout.log_root())?;
-        let own = !existed
-            || layout.log_root() == layout.root().join("logs")
-            || layout.log_root() == Path::new("/var/log/xp2p");
-        let mode = std::fs::metadata(layout.log_root())?.permissions().mode() & 0o7777;
-        if own && mode & 0o007 != 0 {
-            std::fs::set_permissions(
-                layout.log_root(),
-                std::fs::Permissions::from_mode(mode & !0o007 & 0o7777),
-            )?;
-        }
-        Ok(())
+        fsperm::set_mode(layout.log_root(), mode & !0o007)?;
     }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(layout.log_root())
+    Ok(())
 }
 
 #[cfg(test)]

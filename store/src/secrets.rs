@@ -63,18 +63,11 @@ pub fn group_gid(name: &str) -> Option<u32> {
 
 /// `Some(mode)` when `path` (a file holding secrets) is readable by others;
 /// `None` when it is private or missing.
+///
+/// Where files have no modes (Windows) the ACL governs and this is `None`.
 pub fn world_readable(path: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-        (mode & 0o004 != 0).then_some(mode)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
+    let mode = xp2p_platform::fsperm::mode_of(&std::fs::metadata(path).ok()?)?;
+    (mode & 0o004 != 0).then_some(mode)
 }
 
 /// `[server] key` as written (the default when unset or unparsable).

@@ -30,7 +30,8 @@ pub use runtime::RuntimeInfo;
 #[derive(Debug, Clone, Default)]
 pub struct CompileContext {
     pub request_id: Option<String>,
-    /// RFC 3339; empty means "now".
+    /// RFC 3339; empty means "now". Also the moment user rotation graces are
+    /// judged against (an expired previous credential is not compiled).
     pub compiled_at: String,
 }
 
@@ -110,13 +111,21 @@ pub fn compile(
     let role = files.role;
     let (desired, snips) = check(layout, files)?;
     let toml_path = layout.desired_toml(role);
+    let compiled_at = if ctx.compiled_at.is_empty() {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    } else {
+        ctx.compiled_at.clone()
+    };
+    // The moment rotation graces are judged against (server users).
+    let now = humantime::parse_rfc3339_weak(&compiled_at)
+        .unwrap_or_else(|_| std::time::SystemTime::now());
     let (managed, endpoints, tun) = match &desired {
         Desired::Client(m) => {
             let out = client::build(m, core, &toml_path).map_err(Problems)?;
             (out.managed, out.endpoints, out.tun)
         }
         Desired::Server(m) => {
-            let out = server::build(m, core, layout, &toml_path).map_err(Problems)?;
+            let out = server::build(m, core, layout, &toml_path, now).map_err(Problems)?;
             (out.managed, Vec::new(), out.tun)
         }
     };
@@ -155,11 +164,6 @@ pub fn compile(
     let xray_json = to_canonical_bytes(&Value::Object(top));
     let config_sha256 = sha256_hex(&xray_json);
 
-    let compiled_at = if ctx.compiled_at.is_empty() {
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-    } else {
-        ctx.compiled_at.clone()
-    };
     let runtime = RuntimeInfo {
         role,
         xp2p_version: crate::VERSION.to_string(),

@@ -26,6 +26,7 @@ pub fn build(
     core: &CoreInfo,
     layout: &Layout,
     file: &Path,
+    now: std::time::SystemTime,
 ) -> Result<ServerOut, Vec<ConfigError>> {
     let s = &m.server;
     let mut out = Managed::default();
@@ -43,7 +44,18 @@ pub fn build(
         )]);
     }
 
-    let users = s.users.iter().filter(|u| !u.disabled);
+    // (credential, email) of every enabled user, then the previous credential
+    // of a rotated user while its grace lasts (under its own email).
+    let users: Vec<(&str, String)> = s
+        .users
+        .iter()
+        .filter(|u| !u.disabled)
+        .flat_map(|u| {
+            let prev = u.previous_in_grace(now).map(|p| (p, u.previous_email()));
+            std::iter::once((u.credential.as_str(), u.user_label.clone())).chain(prev)
+        })
+        .collect();
+    let users = users.into_iter();
     let tls = json!({"certificates": [{
         "certificateFile": layout.resolve_asset(&s.certificate).display().to_string(),
         "keyFile": layout.resolve_asset(&s.key).display().to_string(),
@@ -53,13 +65,13 @@ pub fn build(
         ServerProfile::TrojanTls => (
             "trojan-in",
             "trojan",
-            json!({"clients": users.map(|u| json!({"password": u.credential, "email": u.user_label})).collect::<Vec<_>>()}),
+            json!({"clients": users.map(|(cred, email)| json!({"password": cred, "email": email})).collect::<Vec<_>>()}),
         ),
         ServerProfile::VlessTls | ServerProfile::VlessTlsVision => {
             let vision = s.profile == ServerProfile::VlessTlsVision;
             let clients: Vec<_> = users
-                .map(|u| {
-                    let mut c = json!({"id": u.credential, "email": u.user_label});
+                .map(|(cred, email)| {
+                    let mut c = json!({"id": cred, "email": email});
                     if vision && let Some(o) = c.as_object_mut() {
                         o.insert("flow".into(), json!("xtls-rprx-vision"));
                     }
@@ -143,4 +155,94 @@ pub fn build(
         socks: s.tun_enabled.then(|| tun_socks.to_string()),
     };
     Ok(ServerOut { managed: out, tun })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use super::build;
+    use crate::coreproc::{CoreInfo, Flavour};
+    use crate::desired::{load, next_rotation_expiry};
+    use crate::layout::Layout;
+
+    const ROTATED: &str = "[server]\nhost = \"vpn.example.com\"\n\n[[server.users]]\nuser_label = \"alice\"\ncredential = \"new-secret\"\nprevious_credential = \"old-secret\"\nrotation_expires_at = \"2026-01-02T00:00:00Z\"\n\n[[server.users]]\nuser_label = \"bob\"\ncredential = \"bob-secret\"\n";
+
+    fn clients(src: &str, now: &str) -> Vec<(String, String)> {
+        let m = load::parse_server(Path::new("s.toml"), src).unwrap();
+        let core = CoreInfo {
+            path: "/usr/bin/v2ray".into(),
+            flavour: Flavour::V2ray,
+            version: "4.34.0".into(),
+        };
+        let layout = Layout::new("/etc/xp2p", "/var/log/xp2p");
+        let now = humantime::parse_rfc3339(now).unwrap();
+        let out = build(&m, &core, &layout, Path::new("s.toml"), now).unwrap();
+        out.managed.inbounds[0]["settings"]["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["password"].as_str().unwrap().to_string(),
+                    c["email"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn pair(c: &str, e: &str) -> (String, String) {
+        (c.to_string(), e.to_string())
+    }
+
+    #[test]
+    fn both_credentials_are_compiled_while_the_grace_lasts() {
+        assert_eq!(
+            clients(ROTATED, "2026-01-01T23:59:59Z"),
+            vec![
+                pair("new-secret", "alice"),
+                pair("old-secret", "alice~previous"),
+                pair("bob-secret", "bob"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_expired_previous_credential_is_not_compiled() {
+        for now in ["2026-01-02T00:00:00Z", "2026-03-01T00:00:00Z"] {
+            assert_eq!(
+                clients(ROTATED, now),
+                vec![pair("new-secret", "alice"), pair("bob-secret", "bob")],
+                "{now}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_disabled_user_has_neither_credential() {
+        let src = ROTATED.replace(
+            "user_label = \"alice\"\n",
+            "user_label = \"alice\"\ndisabled = true\n",
+        );
+        assert_eq!(
+            clients(&src, "2026-01-01T00:00:00Z"),
+            vec![pair("bob-secret", "bob")]
+        );
+    }
+
+    #[test]
+    fn next_rotation_expiry_is_the_earliest_future_grace_end() {
+        let m = load::parse_server(Path::new("s.toml"), ROTATED).unwrap();
+        let t = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        assert_eq!(
+            next_rotation_expiry(&m, t("2026-01-01T00:00:00Z")),
+            Some(t("2026-01-02T00:00:00Z"))
+        );
+        assert_eq!(next_rotation_expiry(&m, t("2026-01-02T00:00:00Z")), None);
+        assert_eq!(
+            next_rotation_expiry(&m, SystemTime::UNIX_EPOCH + Duration::from_secs(1)),
+            Some(t("2026-01-02T00:00:00Z"))
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Desired inputs: the operator's TOML models, their loading (with file, line,
 //! column and key path on every error) and their validation.
 
+pub mod edit;
 pub mod load;
 pub mod locate;
 pub mod mode;

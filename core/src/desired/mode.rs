@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use toml_edit::{DocumentMut, value};
-
+use super::edit::doc::set;
+use super::edit::{Edit, edit_text};
 use crate::role::Role;
 
 /// The mode a command asks for.
@@ -51,38 +51,40 @@ impl ModeChange {
 
 /// The TOML text `src` with the mode keys of `change` written into the role's
 /// table (comments and layout kept).
+/// Goes through the one editor ([`super::edit`]) as an `Edit::SetMode`; the
+/// caller validates the result.
 pub fn edit(path: &Path, src: &str, role: Role, change: &ModeChange) -> Result<String, String> {
-    let mut doc: DocumentMut = src
-        .parse()
-        .map_err(|e| format!("cannot edit {}: {e}", path.display()))?;
-    let section = doc
-        .get_mut(role.as_str())
-        .and_then(|i| i.as_table_like_mut())
-        .ok_or_else(|| format!("{}: no [{role}] table", path.display()))?;
-    write_keys(section, change);
-    Ok(doc.to_string())
+    let edits = [Edit::SetMode {
+        role,
+        change: change.clone(),
+    }];
+    // The mode keys carry no timestamps, so the edit's time is not needed.
+    edit_text(role, path, src, &edits, "")
+        .map(|e| e.text)
+        .map_err(|e| e.to_string())
 }
 
 /// Sets the mode keys (`tun_enabled`, `tun_mode`, `full_tunnel_tag`) in a role's
-/// table; every writer of a mode (these commands, IPC `mode`, deploy) uses it.
+/// table, keeping their comments; every writer of a mode (these commands, IPC
+/// `mode`, deploy) uses it.
 pub fn write_keys(section: &mut dyn toml_edit::TableLike, change: &ModeChange) {
     match change {
         ModeChange::Proxy => {
-            section.insert("tun_enabled", value(false));
+            set(section, "tun_enabled", false);
         }
         ModeChange::Split => {
-            section.insert("tun_enabled", value(true));
-            section.insert("tun_mode", value("split"));
+            set(section, "tun_enabled", true);
+            set(section, "tun_mode", "split");
         }
         ModeChange::Full { tag } => {
-            section.insert("tun_enabled", value(true));
-            section.insert("tun_mode", value("full"));
+            set(section, "tun_enabled", true);
+            set(section, "tun_mode", "full");
             if let Some(t) = tag {
-                section.insert("full_tunnel_tag", value(t.as_str()));
+                set(section, "full_tunnel_tag", t.as_str());
             }
         }
         ModeChange::Tun => {
-            section.insert("tun_enabled", value(true));
+            set(section, "tun_enabled", true);
         }
     }
 }

@@ -429,6 +429,53 @@ pub struct User {
     pub credential: String,
     #[serde(default)]
     pub disabled: bool,
+    /// The credential before the last rotation; accepted too while
+    /// `rotation_expires_at` is in the future (`xp2p server user rotate --grace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_credential: Option<String>,
+    /// RFC 3339; when `previous_credential` stops being compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_expires_at: Option<String>,
+    /// RFC 3339; written by `xp2p server user add`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// RFC 3339; written by `xp2p server user rotate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<String>,
+}
+
+impl User {
+    /// The core's `email` of the previous credential's client entry: cores refuse
+    /// two clients of one inbound with the same email.
+    pub fn previous_email(&self) -> String {
+        format!("{}~previous", self.user_label)
+    }
+
+    /// The previous credential while its grace lasts at `now` (`None` once
+    /// `rotation_expires_at` has passed, or when it is missing or unreadable).
+    pub fn previous_in_grace(&self, now: std::time::SystemTime) -> Option<&str> {
+        let prev = self
+            .previous_credential
+            .as_deref()
+            .filter(|p| !p.is_empty())?;
+        let until = humantime::parse_rfc3339_weak(self.rotation_expires_at.as_deref()?).ok()?;
+        (until > now).then_some(prev)
+    }
+}
+
+/// When the next rotation grace of an enabled user ends after `now`: the
+/// compiled config changes then (the previous credential is dropped), so the
+/// service schedules an apply for that moment.
+pub fn next_rotation_expiry(
+    m: &ServerDesired,
+    now: std::time::SystemTime,
+) -> Option<std::time::SystemTime> {
+    m.server
+        .users
+        .iter()
+        .filter(|u| !u.disabled && u.previous_in_grace(now).is_some())
+        .filter_map(|u| humantime::parse_rfc3339_weak(u.rotation_expires_at.as_deref()?).ok())
+        .min()
 }
 
 /// Either role's Desired model.

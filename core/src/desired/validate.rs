@@ -361,7 +361,9 @@ pub fn server(
                 "a VLESS credential must be a UUID",
             );
         }
+        check_rotation(&mut c, &key, u, vless);
     }
+    check_user_identities(&mut c, &s.users);
     let mut targets: BTreeMap<String, bool> = BTreeMap::new();
     targets.insert("direct".into(), true);
     for t in known.appended {
@@ -393,6 +395,89 @@ pub fn server(
     }
     check_forwards(&mut c, "server", &s.forwards, &targets, &mut taken);
     c.errors
+}
+
+/// The rotation keys of one user: RFC 3339 times, a previous credential only
+/// with its expiry, of the profile's kind and unlike the current one.
+fn check_rotation(c: &mut Checker<'_>, key: &str, u: &User, vless: bool) {
+    for (name, v) in [
+        ("rotation_expires_at", &u.rotation_expires_at),
+        ("created_at", &u.created_at),
+        ("rotated_at", &u.rotated_at),
+    ] {
+        if let Some(t) = v
+            && humantime::parse_rfc3339_weak(t).is_err()
+        {
+            c.fail(
+                format!("{key}.{name}"),
+                format!("`{t}` is not an RFC 3339 UTC time like 2026-01-01T00:00:00Z"),
+            );
+        }
+    }
+    let Some(prev) = &u.previous_credential else {
+        return;
+    };
+    if prev.is_empty() {
+        c.fail(
+            format!("{key}.previous_credential"),
+            "previous_credential must not be empty (remove the key instead)",
+        );
+    } else if u.rotation_expires_at.is_none() {
+        c.fail(
+            format!("{key}.previous_credential"),
+            "previous_credential needs rotation_expires_at (when it stops working)",
+        );
+    } else if *prev == u.credential {
+        c.fail(
+            format!("{key}.previous_credential"),
+            "previous_credential equals credential",
+        );
+    } else if vless && !is_uuid(prev) {
+        c.fail(
+            format!("{key}.previous_credential"),
+            "a VLESS credential must be a UUID",
+        );
+    }
+}
+
+/// Cores refuse two clients of one inbound with the same credential or the same
+/// email (a previous credential is compiled as `<label>~previous`).
+fn check_user_identities(c: &mut Checker<'_>, users: &[User]) {
+    let mut creds: BTreeMap<&str, &str> = BTreeMap::new();
+    let labels: HashSet<String> = users
+        .iter()
+        .map(|u| u.user_label.to_ascii_lowercase())
+        .collect();
+    for (i, u) in users.iter().enumerate() {
+        let key = format!("server.users[{i}]");
+        let prev = u.previous_credential.as_deref().filter(|p| !p.is_empty());
+        for (name, cred) in [
+            ("credential", Some(u.credential.as_str())),
+            ("previous_credential", prev),
+        ] {
+            let Some(cred) = cred.filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            if let Some(owner) = creds.insert(cred, &u.user_label)
+                && owner != u.user_label
+            {
+                c.fail(
+                    format!("{key}.{name}"),
+                    format!("the same credential is already used by user `{owner}`"),
+                );
+            }
+        }
+        if prev.is_some() && labels.contains(&u.previous_email().to_ascii_lowercase()) {
+            c.fail(
+                format!("{key}.user_label"),
+                format!(
+                    "a user labelled `{}` exists, which is how `{}`'s previous credential is named",
+                    u.previous_email(),
+                    u.user_label
+                ),
+            );
+        }
+    }
 }
 
 /// The API listener must not share a port with a managed inbound.
@@ -461,6 +546,80 @@ mod tests {
         assert!(
             e.iter()
                 .any(|l| l.contains("duplicate redirect for `x.com`")),
+            "{e:?}"
+        );
+    }
+
+    fn server_errors(src: &str) -> Vec<String> {
+        let f = Path::new("s.toml");
+        let m = crate::desired::load::parse_server(f, src).unwrap();
+        let layout = Layout::new("/nonexistent", "/nonexistent/log");
+        server(f, src, &m, &layout, &KnownOutbounds { appended: &[] })
+            .iter()
+            .map(|e| e.to_string())
+            .filter(|e| !e.contains("does not exist"))
+            .collect()
+    }
+
+    #[test]
+    fn rotation_keys_are_checked() {
+        let user = |extra: &str| {
+            format!("[server]\n[[server.users]]\nuser_label = \"a\"\ncredential = \"new\"\n{extra}")
+        };
+        let cases = [
+            (
+                "previous_credential = \"old\"\n",
+                "server.users[0].previous_credential: previous_credential needs rotation_expires_at",
+            ),
+            (
+                "previous_credential = \"new\"\nrotation_expires_at = \"2026-01-01T00:00:00Z\"\n",
+                "previous_credential equals credential",
+            ),
+            (
+                "previous_credential = \"\"\nrotation_expires_at = \"2026-01-01T00:00:00Z\"\n",
+                "previous_credential must not be empty",
+            ),
+            (
+                "rotation_expires_at = \"tomorrow\"\n",
+                "server.users[0].rotation_expires_at: `tomorrow` is not an RFC 3339",
+            ),
+            (
+                "created_at = \"2026-13-01T00:00:00Z\"\n",
+                "server.users[0].created_at: `2026-13-01T00:00:00Z` is not an RFC 3339",
+            ),
+            (
+                "rotated_at = \"x\"\n",
+                "server.users[0].rotated_at: `x` is not",
+            ),
+        ];
+        for (extra, want) in cases {
+            let e = server_errors(&user(extra));
+            assert!(e.iter().any(|l| l.contains(want)), "{extra}: {e:?}");
+        }
+        let fine = user(
+            "previous_credential = \"old\"\nrotation_expires_at = \"2026-01-01T00:00:00Z\"\ncreated_at = \"2025-01-01T00:00:00Z\"\nrotated_at = \"2025-12-31T00:00:00Z\"\n",
+        );
+        assert_eq!(server_errors(&fine), Vec::<String>::new());
+    }
+
+    #[test]
+    fn credentials_and_core_emails_are_unique() {
+        let e = server_errors(
+            "[server]\n[[server.users]]\nuser_label = \"a\"\ncredential = \"same\"\n[[server.users]]\nuser_label = \"b\"\ncredential = \"n\"\nprevious_credential = \"same\"\nrotation_expires_at = \"2026-01-01T00:00:00Z\"\n",
+        );
+        assert!(
+            e.iter().any(|l| l.contains(
+                "server.users[1].previous_credential: the same credential is already used by user `a`"
+            )),
+            "{e:?}"
+        );
+        let e = server_errors(
+            "[server]\n[[server.users]]\nuser_label = \"a~previous\"\ncredential = \"x\"\n[[server.users]]\nuser_label = \"a\"\ncredential = \"n\"\nprevious_credential = \"o\"\nrotation_expires_at = \"2026-01-01T00:00:00Z\"\n",
+        );
+        assert!(
+            e.iter()
+                .any(|l| l
+                    .contains("server.users[1].user_label: a user labelled `a~previous` exists")),
             "{e:?}"
         );
     }

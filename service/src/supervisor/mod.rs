@@ -20,10 +20,11 @@ use xp2p_store::markers::now_rfc3339;
 use crate::drain;
 use crate::events::{Event, EventBus};
 use crate::logtail::LogTail;
-use crate::process::CoreProc;
 use slot::{Action, CoreSlot, Input, Mark, Slot as SlotState};
 use xp2p_core::status::DisplayState;
+use xp2p_platform::process::CoreProcess as CoreProc;
 use xp2p_platform::procfs;
+use xp2p_store::coreproc::{Lifetime, spawn_spec};
 use xp2p_store::session::{self, Backoff, SessionRecord, SessionStatus};
 
 /// How long a new core may take to be ready.
@@ -46,7 +47,7 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn pid(&self) -> i32 {
-        self.proc.pid
+        self.proc.pid()
     }
 }
 
@@ -92,19 +93,19 @@ impl Core {
 
 impl slot::HasPid for Core {
     fn pid(&self) -> i32 {
-        self.proc.pid
+        self.proc.pid()
     }
 }
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "core pid {}", self.proc.pid)
+        write!(f, "core pid {}", self.proc.pid())
     }
 }
 
 impl PartialEq for Core {
     fn eq(&self, other: &Core) -> bool {
-        self.proc.pid == other.proc.pid
+        self.proc.pid() == other.proc.pid()
     }
 }
 
@@ -228,15 +229,18 @@ impl RoleSupervisor {
         let config = self.layout.live_dir(self.role).join(live::XRAY_JSON);
         let mut lines = self.tail.subscribe();
         let offset = self.tail.current_len();
-        let proc =
-            CoreProc::spawn(core, &config, &self.layout.core_log(self.role)).map_err(|e| {
-                StartError {
-                    code: ErrorCode::StartFailed,
-                    message: format!("cannot run {}: {e}", core.path.display()),
-                }
-            })?;
+        let proc = CoreProc::spawn(&spawn_spec(
+            core,
+            &config,
+            &self.layout.core_log(self.role),
+            Lifetime::Service,
+        ))
+        .map_err(|e| StartError {
+            code: ErrorCode::StartFailed,
+            message: format!("cannot run {}: {e}", core.path.display()),
+        })?;
         let proc = Arc::new(proc);
-        let session = self.new_session(core, proc.pid, &rt.config_sha256);
+        let session = self.new_session(core, proc.pid(), &rt.config_sha256);
         match self.wait_ready(&proc, &mut lines, offset, &ports).await {
             Ok(()) => Ok(Candidate { proc, session }),
             Err(e) => {
@@ -257,7 +261,7 @@ impl RoleSupervisor {
         let mut started_line = false;
         loop {
             if started_line {
-                let pid = proc.pid;
+                let pid = proc.pid();
                 let own: Vec<u16> = tokio::task::spawn_blocking(move || procfs::own_listeners(pid))
                     .await
                     .ok()
@@ -276,7 +280,7 @@ impl RoleSupervisor {
                         code: ErrorCode::HealthCheckFailed,
                         message: format!(
                             "core pid {} does not listen on port(s) {missing:?}",
-                            proc.pid
+                            proc.pid()
                         ),
                     });
                 }
@@ -285,7 +289,7 @@ impl RoleSupervisor {
                 continue;
             }
             tokio::select! {
-                exit = proc.wait() => {
+                exit = proc.exited() => {
                     // The core has exited: all it wrote is in the log file.
                     let path = self.layout.core_log(self.role);
                     let text = tokio::task::spawn_blocking(move || read_log_since(&path, offset))
@@ -308,7 +312,7 @@ impl RoleSupervisor {
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(StartError {
                         code: ErrorCode::HealthCheckFailed,
-                        message: format!("core pid {} printed no \"started\" line within {} s", proc.pid, READY_TIMEOUT.as_secs()),
+                        message: format!("core pid {} printed no \"started\" line within {} s", proc.pid(), READY_TIMEOUT.as_secs()),
                     });
                 }
             }
@@ -377,11 +381,11 @@ impl RoleSupervisor {
                 }
                 Action::PublishHealth => self.publish_health().await,
                 Action::Retire(old) => {
-                    let report = drain::drain(old.proc.pid, self.drain).await;
+                    let report = drain::drain(old.proc.pid(), self.drain).await;
                     let exit = old.proc.stop(STOP_GRACE).await;
                     note = format!(
                         "old core pid {}: {}; {exit}",
-                        old.proc.pid,
+                        old.proc.pid(),
                         report.describe()
                     );
                 }
@@ -536,9 +540,9 @@ impl RoleSupervisor {
         let proc = proc.clone();
         let tx = self.inputs.clone();
         tokio::spawn(async move {
-            proc.wait().await;
+            proc.exited().await;
             let _ = tx.send(Later::Exited {
-                pid: proc.pid,
+                pid: proc.pid(),
                 generation,
             });
         });
@@ -546,9 +550,9 @@ impl RoleSupervisor {
 
     async fn on_exit(&self, pid: i32, generation: u64) {
         let exit = match self.slot.lock().await.slot() {
-            SlotState::Running { core } if core.proc.pid == pid => core
+            SlotState::Running { core } if core.proc.pid() == pid => core
                 .proc
-                .has_exited()
+                .try_exit()
                 .map(|e| e.to_string())
                 .unwrap_or_default(),
             _ => String::new(),

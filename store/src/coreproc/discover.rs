@@ -19,15 +19,7 @@ pub enum DiscoveryError {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn is_executable(p: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        p.is_file()
-    }
+    std::fs::metadata(p).is_ok_and(|m| xp2p_platform::fsperm::is_executable(&m))
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
