@@ -90,12 +90,19 @@ pub enum Command {
     /// Put TUN, routes and DNS right: through the running service (re-reconcile),
     /// or, with no service, restore the baseline from the state files.
     Repair(RepairArgs),
-    /// Client-side commands (deploy, mode).
+    /// Client-side commands (deploy, mode, endpoints, redirects, forwards).
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Server-side commands (deploy, mode).
+    /// Server-side commands (deploy, mode, users, redirects, forwards, cert).
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Write one archive (mode 0600) of the roles' Desired, snippets and TLS material.
+    Export(ExportArgs),
+    /// Take an `xp2p export` archive back: validated whole first, then written, then applied.
+    Import(ImportArgs),
+    /// Help for someone else to help: `xp2p debug bundle`.
+    #[command(subcommand)]
+    Debug(DebugCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +111,15 @@ pub enum ClientCommand {
     Deploy(ClientDeployArgs),
     /// Switch the client's mode: `proxy`, `tun split` or `tun full [--tag T]`.
     Mode(ClientModeArgs),
+    /// Servers this client tunnels to: add (from a link), list, update, enable, disable, remove.
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+    /// Traffic sent into the tunnel by destination (CIDR or domain).
+    #[command(subcommand)]
+    Redirect(RedirectCommand),
+    /// Local ports forwarded through the tunnel to a target host.
+    #[command(subcommand)]
+    Forward(ForwardCommand),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +172,270 @@ pub enum ServerCommand {
     Deploy(ServerDeployArgs),
     /// Switch the server's mode: `proxy` or `tun`.
     Mode(ServerModeArgs),
+    /// Users (clients) of this server: add, list, show (link + QR), rotate, enable, disable, remove.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Traffic of the server's core sent to an outbound by destination.
+    #[command(subcommand)]
+    Redirect(RedirectCommand),
+    /// Ports of the server forwarded through an outbound to a target host.
+    #[command(subcommand)]
+    Forward(ForwardCommand),
+    /// The server's TLS certificate: set (checked) or show.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+/// How an edit of Desired is written and applied (every edit command).
+#[derive(Debug, Clone, Args)]
+pub struct EditArgs {
+    /// Show the diff of the TOML and of the compiled config; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait for the apply's outcome (exit codes as `xp2p apply --wait`).
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// One JSON object on stdout (errors: one object on stderr). Never holds a credential.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Output options of the listing commands.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (a UUIDv4 credential and a label are generated when not given); prints its link.
+    Add {
+        /// The user's label (default: client-<random>@xp2p.local).
+        label: Option<String>,
+        /// The credential (default: a new UUIDv4).
+        #[arg(long)]
+        credential: Option<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// List users: label, state, created, last rotation.
+    List {
+        /// Also print each user's link (credentials: for your terminal only).
+        #[arg(long)]
+        links: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// A user's share link and a QR code for it.
+    Show {
+        label: String,
+        /// Print only the link (for scripts).
+        #[arg(long)]
+        link: bool,
+        /// Also write the QR code as a PNG picture (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+    },
+    /// Give a user a new credential; with --grace the old one works until then.
+    Rotate {
+        label: String,
+        /// How long the old credential keeps working (e.g. 24h; default: it stops now).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        grace: Option<std::time::Duration>,
+        /// The new credential (default: a new UUIDv4).
+        #[arg(long)]
+        credential: Option<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Stop a user's credential from working (kept in Desired).
+    Disable {
+        label: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Let a disabled user in again.
+    Enable {
+        label: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Delete a user's block from Desired.
+    Remove {
+        label: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Add an endpoint from a trojan:// or vless:// link, or from --host/--password.
+    Add(EndpointAddArgs),
+    /// List endpoints: tag, server, protocol, state.
+    List(ListArgs),
+    /// Change an endpoint's keys.
+    Update(EndpointUpdateArgs),
+    /// Stop using an endpoint (refused while a redirect or forward goes via it).
+    Disable {
+        tag: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    Enable {
+        tag: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Delete an endpoint (refused while something names it, unless --cascade).
+    Remove {
+        tag: String,
+        /// Also remove the redirects and forwards that go via it (and clear full_tunnel_tag).
+        #[arg(long)]
+        cascade: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Trojan,
+    Vless,
+}
+
+#[derive(Debug, Args)]
+pub struct EndpointAddArgs {
+    /// A trojan:// or vless:// link (`xp2p server user show`).
+    #[arg(long, conflicts_with_all = ["host", "password"])]
+    pub link: Option<String>,
+    /// The server's host name or address.
+    #[arg(long, required_unless_present = "link")]
+    pub host: Option<String>,
+    #[arg(long, default_value_t = 58443)]
+    pub port: u16,
+    /// The credential (Trojan password or VLESS UUID).
+    #[arg(long, required_unless_present = "link")]
+    pub password: Option<String>,
+    #[arg(long, value_enum, default_value = "trojan")]
+    pub protocol: ProtocolArg,
+    /// TLS server name (default: the host).
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// Pin the server certificate (hex SHA-256) and skip CA verification.
+    #[arg(long, value_name = "SHA256")]
+    pub pin: Option<String>,
+    /// The endpoint's tag (default: proxy-<host>).
+    #[arg(long)]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EndpointUpdateArgs {
+    pub tag: String,
+    #[arg(long)]
+    pub host: Option<String>,
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long)]
+    pub password: Option<String>,
+    #[arg(long)]
+    pub server_name: Option<String>,
+    #[arg(long, value_name = "SHA256")]
+    pub pin: Option<String>,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "target")]
+pub struct RedirectTargetArgs {
+    /// A destination network (10.20.0.0/16).
+    #[arg(long, group = "target")]
+    pub cidr: Option<String>,
+    /// A destination domain (example.com, or full:/domain:/keyword:/regexp:).
+    #[arg(long, group = "target")]
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RedirectCommand {
+    /// Send traffic for a CIDR or domain via an outbound (an endpoint tag).
+    Add {
+        #[command(flatten)]
+        target: RedirectTargetArgs,
+        /// The outbound tag (an endpoint on the client, an outbound on the server).
+        #[arg(long)]
+        via: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    List(ListArgs),
+    Remove {
+        #[command(flatten)]
+        target: RedirectTargetArgs,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardProto {
+    Tcp,
+    Udp,
+    Both,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ForwardCommand {
+    /// Forward a local port through an outbound to TARGET.
+    Add {
+        /// Listen address:port (default address 127.0.0.1).
+        #[arg(long, value_name = "ADDR:PORT", conflicts_with = "listen_port")]
+        listen: Option<String>,
+        /// The port alone on 127.0.0.1, or `auto` for a free one.
+        #[arg(long, value_name = "PORT|auto")]
+        listen_port: Option<String>,
+        /// host:port reached through the tunnel.
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_enum, default_value = "tcp")]
+        proto: ForwardProto,
+        /// The outbound tag.
+        #[arg(long)]
+        via: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    List(ListArgs),
+    Remove {
+        /// The forward's listen address:port (or the port alone on 127.0.0.1).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Use this certificate and key (checked: the pair matches, the names cover `host`).
+    Set {
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Subject, names, expiry and SHA-256 pin of the server's certificate.
+    Show(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -375,6 +655,51 @@ pub struct PingArgs {
     pub endpoint: Option<String>,
     #[arg(long, default_value_t = 3)]
     pub count: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which roles (default: every role with a Desired file).
+    #[arg(long, value_enum, default_value = "all")]
+    pub role: RoleOrAll,
+    /// The archive to write (tar + gzip, mode 0600: it holds credentials and keys).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace an existing FILE (a symlink there is never followed).
+    #[arg(long)]
+    pub force: bool,
+    /// One JSON object on stdout: the manifest (no secret).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An archive written by `xp2p export`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// One archive (mode 0600) of redacted Desired, Live and LKG, markers, the
+    /// journal's tail, sessions, log tails, versions and OS facts — no credential.
+    Bundle(DebugBundleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DebugBundleArgs {
+    /// The archive to write (tar + gzip, mode 0600).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace an existing FILE (a symlink there is never followed).
+    #[arg(long)]
+    pub force: bool,
+    /// One JSON object on stdout: what the bundle holds.
     #[arg(long)]
     pub json: bool,
 }

@@ -17,6 +17,9 @@ pub const PERMISSION: i32 = 7;
 /// `mode … --wait`: the apply committed but the OS state did not reach the
 /// mode's phase (`full_pending` with its reason, or `error_latched`).
 pub const OS_STATE_NOT_SETTLED: i32 = 8;
+/// This OS has no implementation of what was asked (`xp2p repair` where TUN
+/// is not implemented: `tun_unsupported`).
+pub const UNSUPPORTED: i32 = 9;
 
 /// The exit code of an apply outcome as the service reports it (an unknown
 /// status is a failure); the mapping itself is `Outcome::exit_code`.

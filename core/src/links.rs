@@ -352,11 +352,13 @@ pub fn user_link(
 }
 
 /// RFC 3986 unreserved characters.
-fn is_unreserved(b: u8) -> bool {
+pub fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn pct_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
+/// Percent-encodes every byte for which `keep` is false (RFC 3986); the
+/// tunnel links here and deploy's link use it.
+pub fn pct_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         if keep(b) {
@@ -369,7 +371,7 @@ fn pct_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
 }
 
 /// Decodes `%XX`; `None` on a malformed escape or a non-UTF-8 result.
-fn pct_decode(s: &str) -> Option<String> {
+pub fn pct_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -498,6 +500,17 @@ mod tests {
             }
             assert_eq!(back, expect, "{text}");
             assert_eq!(back.render(), text);
+        }
+    }
+
+    #[test]
+    fn percent_escapes_round_trip_and_decode_strictly() {
+        let s = "a b@c/d%";
+        let e = pct_encode(s, is_unreserved);
+        assert_eq!(e, "a%20b%40c%2Fd%25");
+        assert_eq!(pct_decode(&e).as_deref(), Some(s));
+        for bad in ["%4", "%zz", "%FF", "%+1", "%-1"] {
+            assert_eq!(pct_decode(bad), None, "{bad}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::client_desired::{self, ClientEdit, NewEndpoint, Written};
+use super::client_desired::{self, ClientEdit, Written};
 use super::conn::{LineConn, SealedConn, SessionError};
 use super::error::DeployError;
 use super::progress::{Event, Mode, Step};
@@ -21,9 +21,10 @@ use crate::link::deploy_link::is_user_label;
 use crate::link::message::CodecError;
 use crate::link::{
     Channel, ClientMsg, DeployLink, DeployResult, Incoming, Manifest, Refusal, Secret, ServerMsg,
-    SessionKeys, SessionNonce, Side, TunnelLink,
+    SessionKeys, SessionNonce, Side,
 };
 use crate::role::Role;
+use xp2p_core::links::TunnelLink;
 use xp2p_store::markers;
 
 pub struct ClientOptions {
@@ -136,20 +137,12 @@ pub fn run(
     report(&Event::step(Step::ManifestSent, format!("user {user}")));
 
     let result = await_result(&mut sc, report)?;
-    let tl = TunnelLink::parse(&result.link)
-        .map_err(|e| DeployError::new(Step::Validating, "protocol", e.to_string()))?;
-    let endpoint = NewEndpoint {
-        hostname: opts.host.clone(),
-        address: opts.host.clone(),
-        port: tl.port,
-        protocol: tl.protocol,
-        user: user.clone(),
-        credential: tl.credential.clone(),
-        server_name: (!result.server_name.eq_ignore_ascii_case(&opts.host))
-            .then(|| result.server_name.clone()),
-        pin_sha256: result.cert_sha256.clone(),
-        flow: tl.flow.clone(),
+    let protocol_err = |e: xp2p_core::links::LinkError| {
+        DeployError::new(Step::Validating, "protocol", e.to_string())
     };
+    let tl = TunnelLink::parse(&result.link).map_err(protocol_err)?;
+    let endpoint =
+        client_desired::deployed_endpoint(&opts.host, &user, &tl, &result).map_err(protocol_err)?;
 
     let step = Step::Validating;
     report(&Event::step(

@@ -1,23 +1,23 @@
 //! The client's side of Desired for a deploy: the endpoint the server's result
-//! describes, appended to `xp2p-client.toml` (created when missing; existing
-//! endpoints, comments and layout kept), the mode and SOCKS address when asked,
-//! the commit under the role lock, and the restore if the server then fails.
+//! describes, appended to `xp2p-client.toml` by the one Desired editor (typed
+//! edits; the file is created when missing; existing endpoints, comments and
+//! layout kept), the mode and SOCKS address when asked, the commit under the role
+//! lock, and the restore if the server then fails.
 
 use std::net::SocketAddr;
 
-use toml_edit::{DocumentMut, Table, value};
-
-use crate::desired::mode::{ModeChange, write_keys};
-
-use super::desired_io::{compile_check, lock_role, read_toml};
+use super::desired_io::{compile_check, edit_text, lock_role, read_toml};
 use super::error::DeployError;
 use super::progress::{Mode, Step};
-use super::server_desired::push_table;
+use crate::desired::mode::ModeChange;
 use crate::desired::names::endpoint_tag_for;
-use crate::desired::{ClientDesired, Protocol, TunMode, load};
+use crate::desired::{ClientDesired, Endpoint, TunMode, load};
 use crate::layout::Layout;
+use crate::link::DeployResult;
 use crate::role::Role;
 use xp2p_core::coreproc::CoreInfo;
+use xp2p_core::desired::edit::Edit;
+use xp2p_core::links::{LinkError, TunnelLink};
 
 const ROLE: Role = Role::Client;
 const HEADER: &str =
@@ -46,25 +46,26 @@ pub fn current_mode(base: &ClientBase) -> Mode {
     }
 }
 
-/// The endpoint a deploy adds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEndpoint {
-    pub hostname: String,
-    pub address: String,
-    pub port: u16,
-    pub protocol: Protocol,
-    pub user: String,
-    pub credential: String,
-    /// Only when it differs from the hostname.
-    pub server_name: Option<String>,
-    pub pin_sha256: String,
-    pub flow: Option<String>,
-}
-
-impl NewEndpoint {
-    pub fn tag(&self) -> String {
-        endpoint_tag_for(&self.hostname)
-    }
+/// The endpoint a deploy adds: the server's link (port, protocol, credential,
+/// flow), dialed at the host the client used and tagged after it, with the
+/// user the client asked for, the certificate name the server reported when it
+/// differs from that host, and the certificate pinned (a deployed server's
+/// certificate is self-signed: the pin is what authenticates it).
+pub fn deployed_endpoint(
+    host: &str,
+    user: &str,
+    link: &TunnelLink,
+    result: &DeployResult,
+) -> Result<Endpoint, LinkError> {
+    let mut e = link.to_endpoint(Some(&endpoint_tag_for(host)))?;
+    e.hostname = host.to_string();
+    e.address = host.to_string();
+    e.user = user.to_string();
+    e.server_name =
+        (!result.server_name.eq_ignore_ascii_case(host)).then(|| result.server_name.clone());
+    e.allow_insecure = true;
+    e.pinned_peer_cert_sha256 = result.cert_sha256.clone();
+    Ok(e)
 }
 
 /// Refuses a deploy whose endpoint tag is taken (checked before the link is made
@@ -91,42 +92,36 @@ pub fn ensure_tag_free(base: &ClientBase, tag: &str, step: Step) -> Result<(), D
 /// What the deploy changes on the client.
 #[derive(Debug, Clone)]
 pub struct ClientEdit {
-    pub endpoint: NewEndpoint,
+    /// From [`deployed_endpoint`].
+    pub endpoint: Endpoint,
     /// `None` keeps the current mode.
     pub mode: Option<Mode>,
     /// `None` keeps the current SOCKS address (the default for a new file).
     pub socks: Option<SocketAddr>,
 }
 
-fn protocol_str(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Trojan => "trojan",
-        Protocol::Vless => "vless",
-    }
-}
-
-/// The candidate TOML: `base` with the endpoint appended.
-pub fn plan(base: &ClientBase, edit: &ClientEdit, step: Step) -> Result<String, DeployError> {
-    let tag = edit.endpoint.tag();
+/// The candidate TOML: `base` with the endpoint appended (and the SOCKS
+/// address and mode set, when asked).
+pub fn plan(
+    layout: &Layout,
+    base: &ClientBase,
+    edit: &ClientEdit,
+    step: Step,
+) -> Result<String, DeployError> {
+    let tag = edit.endpoint.effective_tag();
     ensure_tag_free(base, &tag, step)?;
     let src = match &base.bytes {
         Some(b) => String::from_utf8_lossy(b).into_owned(),
         None => HEADER.to_string(),
     };
-    apply_edit(&src, edit, &tag).map_err(|e| DeployError::new(step, "invalid_desired", e))
+    edit_text(layout, ROLE, &src, &edits(edit, &tag), step)
 }
 
-fn apply_edit(src: &str, edit: &ClientEdit, tag: &str) -> Result<String, String> {
-    let mut doc: DocumentMut = src
-        .parse()
-        .map_err(|e| format!("cannot edit xp2p-client.toml: {e}"))?;
-    let client = doc
-        .entry("client")
-        .or_insert(toml_edit::table())
-        .as_table_like_mut()
-        .ok_or("[client] is not a table")?;
-    if let Some(s) = edit.socks {
-        client.insert("socks_address", value(s.to_string()));
+/// The typed edits of a client deploy, in the order they are written.
+fn edits(edit: &ClientEdit, tag: &str) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    if let Some(address) = edit.socks {
+        edits.push(Edit::SetSocksAddress { address });
     }
     if let Some(mode) = edit.mode {
         let change = match mode {
@@ -136,29 +131,10 @@ fn apply_edit(src: &str, edit: &ClientEdit, tag: &str) -> Result<String, String>
                 tag: Some(tag.to_string()),
             },
         };
-        write_keys(client, &change);
+        edits.push(Edit::SetMode { role: ROLE, change });
     }
-    let e = &edit.endpoint;
-    let mut t = Table::new();
-    t.insert("hostname", value(e.hostname.as_str()));
-    t.insert("address", value(e.address.as_str()));
-    t.insert("port", value(i64::from(e.port)));
-    t.insert("protocol", value(protocol_str(e.protocol)));
-    t.insert("user", value(e.user.as_str()));
-    t.insert("password", value(e.credential.as_str()));
-    if let Some(sni) = &e.server_name {
-        t.insert("server_name", value(sni.as_str()));
-    }
-    // Self-signed is the norm for deployed servers; the pin is what authenticates.
-    t.insert("allow_insecure", value(true));
-    if !e.pin_sha256.is_empty() {
-        t.insert("pinned_peer_cert_sha256", value(e.pin_sha256.as_str()));
-    }
-    if let Some(f) = &e.flow {
-        t.insert("flow", value(f.as_str()));
-    }
-    push_table(client, "endpoints", t)?;
-    Ok(doc.to_string())
+    edits.push(Edit::EndpointAdd(edit.endpoint.clone()));
+    edits
 }
 
 /// What [`commit`] replaced, for [`restore`].
@@ -173,7 +149,7 @@ pub fn commit(layout: &Layout, core: &CoreInfo, edit: &ClientEdit) -> Result<Wri
     let step = Step::WritingDesired;
     let _lock = lock_role(layout, ROLE)?;
     let fresh = read_base(layout, step)?;
-    let toml = plan(&fresh, edit, step)?;
+    let toml = plan(layout, &fresh, edit, step)?;
     compile_check(layout, ROLE, core, &toml, step)?;
     let path = layout.desired_toml(ROLE);
     super::desired_io::write_desired(layout, &path, toml.as_bytes()).map_err(|e| {
@@ -214,21 +190,28 @@ pub fn restore(layout: &Layout, w: &Written) -> Result<bool, DeployError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired::Protocol;
+    use crate::desired_io::temp_layout as layout;
     use std::path::Path;
 
+    fn result(server_name: &str) -> DeployResult {
+        DeployResult {
+            ok: true,
+            link: String::new(),
+            server_name: server_name.into(),
+            cert_sha256: "ab".repeat(32),
+            validate_port: 1,
+            echo_port: 2,
+        }
+    }
+
     fn edit(host: &str, mode: Option<Mode>) -> ClientEdit {
+        let link = TunnelLink::parse(&format!(
+            "trojan://cred@{host}:4443?security=tls&sni={host}&type=tcp#alice"
+        ))
+        .unwrap();
         ClientEdit {
-            endpoint: NewEndpoint {
-                hostname: host.into(),
-                address: host.into(),
-                port: 4443,
-                protocol: Protocol::Trojan,
-                user: "alice".into(),
-                credential: "cred".into(),
-                server_name: None,
-                pin_sha256: "ab".repeat(32),
-                flow: None,
-            },
+            endpoint: deployed_endpoint(host, "alice", &link, &result(host)).unwrap(),
             mode,
             socks: None,
         }
@@ -243,31 +226,76 @@ mod tests {
 
     #[test]
     fn new_file_gets_the_endpoint_with_pin() {
+        let (_d, l) = layout();
         let t = plan(
+            &l,
             &base(None),
             &edit("vpn.example.com", None),
             Step::WritingDesired,
         )
         .unwrap();
+        assert!(t.starts_with("# Written by `xp2p client deploy`"), "{t}");
         let m = load::parse_client(Path::new("f"), &t).unwrap();
         let e = &m.client.endpoints[0];
         assert_eq!(e.effective_tag(), "proxy-vpn-example-com");
+        assert_eq!(
+            (e.hostname.as_str(), e.address.as_str(), e.port.0),
+            ("vpn.example.com", "vpn.example.com", 4443)
+        );
+        assert_eq!((e.user.as_str(), e.password.as_str()), ("alice", "cred"));
+        assert_eq!(e.server_name, None);
         assert!(e.allow_insecure);
         assert_eq!(e.pinned_peer_cert_sha256, "ab".repeat(32));
         assert!(!m.client.tun_enabled);
     }
 
     #[test]
+    fn the_endpoint_is_the_dialed_host_with_the_reported_name_and_pin() {
+        // The server names itself differently (an existing `host`) and its link
+        // carries the vision flow: the client dials what it dialed, presents the
+        // server's name and pins what the server reported.
+        let id = "0b6f8a3e-7b5c-4a0e-9d7f-1c2b3a4d5e6f";
+        let link = TunnelLink::parse(&format!(
+            "vless://{id}@10.0.0.1:4443?allowInsecure=1&encryption=none&flow=xtls-rprx-vision&pinnedPeerCertSha256={}&security=tls&sni=vpn.example.com&type=tcp#alice",
+            "cd".repeat(32)
+        ))
+        .unwrap();
+        let e = deployed_endpoint("10.0.0.1", "bob", &link, &result("vpn.example.com")).unwrap();
+        assert_eq!(e.effective_tag(), "proxy-10-0-0-1");
+        assert_eq!(
+            (e.hostname.as_str(), e.address.as_str()),
+            ("10.0.0.1", "10.0.0.1")
+        );
+        assert_eq!(e.server_name.as_deref(), Some("vpn.example.com"));
+        assert_eq!(
+            (e.protocol, e.flow.as_str()),
+            (Protocol::Vless, "xtls-rprx-vision")
+        );
+        assert_eq!((e.user.as_str(), e.password.as_str()), ("bob", id));
+        assert_eq!(e.pinned_peer_cert_sha256, "ab".repeat(32));
+        // What the endpoint model cannot carry is refused, not written.
+        let ws = TunnelLink::parse("trojan://p@h.example:1?security=tls&type=ws").unwrap();
+        let err = deployed_endpoint("h.example", "u", &ws, &result("h.example")).unwrap_err();
+        assert!(err.message.contains("`ws`"), "{err}");
+    }
+
+    #[test]
     fn existing_endpoints_and_comments_stay_and_tags_must_be_free() {
-        let src = "# keep me\n[client]\nsocks_address = \"127.0.0.1:1080\"\n\n[[client.endpoints]]\nhostname = \"a.example\"\naddress = \"a.example\"\nport = 1\nuser = \"u\"\npassword = \"p\"\n";
+        let (_d, l) = layout();
+        let src = "# keep me\n[client]\nsocks_address = \"127.0.0.1:1080\" # mine\n\n[[client.endpoints]]\nhostname = \"a.example\"\naddress = \"a.example\"\nport = 1\nuser = \"u\"\npassword = \"p\"\n";
         let b = base(Some(src));
         let t = plan(
+            &l,
             &b,
             &edit("b.example", Some(Mode::TunFull)),
             Step::WritingDesired,
         )
         .unwrap();
         assert!(t.starts_with("# keep me\n"));
+        assert!(
+            t.contains("socks_address = \"127.0.0.1:1080\" # mine\n"),
+            "{t}"
+        );
         let m = load::parse_client(Path::new("f"), &t).unwrap();
         let tags: Vec<_> = m
             .client
@@ -281,14 +309,31 @@ mod tests {
         assert_eq!(m.client.tun_mode, TunMode::Full);
         assert_eq!(m.client.full_tunnel_tag, "proxy-b-example");
         assert_eq!(current_mode(&b), Mode::Proxy);
-        let err = plan(&b, &edit("A.example", None), Step::WritingDesired).unwrap_err();
+        let err = plan(&l, &b, &edit("A.example", None), Step::WritingDesired).unwrap_err();
         assert_eq!(err.code, "endpoint_exists");
     }
 
     #[test]
+    fn the_socks_address_is_set_in_place() {
+        let (_d, l) = layout();
+        let src = "[client]\n# local apps\nsocks_address = \"127.0.0.1:1080\" # mine\n";
+        let e = ClientEdit {
+            socks: Some("127.0.0.1:2080".parse().unwrap()),
+            ..edit("b.example", Some(Mode::Proxy))
+        };
+        let t = plan(&l, &base(Some(src)), &e, Step::WritingDesired).unwrap();
+        assert!(
+            t.starts_with("[client]\n# local apps\nsocks_address = \"127.0.0.1:2080\" # mine\n"),
+            "{t}"
+        );
+        let m = load::parse_client(Path::new("f"), &t).unwrap();
+        assert_eq!(m.client.socks_address.port(), 2080);
+        assert!(!m.client.tun_enabled);
+    }
+
+    #[test]
     fn restore_puts_back_only_our_own_write() {
-        let d = tempfile::tempdir().unwrap();
-        let l = Layout::new(d.path(), d.path().join("logs"));
+        let (_d, l) = layout();
         let p = l.desired_toml(ROLE);
         std::fs::write(&p, "new").unwrap();
         let w = Written {

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::client_desired::NewEndpoint;
 use super::tempcore::{TempCore, Workspace, free_loopback_port};
 use super::{socks, validation};
+use crate::desired::Endpoint;
 use crate::link::{DeployResult, random};
 use xp2p_core::coreproc::CoreInfo;
 
@@ -19,7 +19,7 @@ pub fn validate_path(
     core: &CoreInfo,
     address: &str,
     r: &DeployResult,
-    e: &NewEndpoint,
+    e: &Endpoint,
 ) -> Result<(), String> {
     let ws = Workspace::new("client").map_err(|e| format!("temp directory: {e}"))?;
     let socks_port = free_loopback_port().map_err(|e| format!("no loopback port: {e}"))?;
@@ -31,10 +31,10 @@ pub fn validate_path(
             address,
             port: r.validate_port,
             user: &e.user,
-            credential: &e.credential,
+            credential: &e.password,
             server_name: &r.server_name,
             pin_sha256: &r.cert_sha256,
-            flow: e.flow.as_deref(),
+            flow: Some(e.flow.as_str()).filter(|f| !f.is_empty()),
         },
     );
     let config_path = ws.file("config.json");

@@ -1,7 +1,9 @@
-//! Reading, checking and locking Desired for deploy: the role lock with a little
-//! patience, the current bytes of a role's TOML, and a full compile of a
-//! candidate TOML (with the role's snippets) so deploy never writes a Desired
-//! file the service would refuse, and the private write of what deploy makes.
+//! Reading, editing, checking and locking Desired for deploy: the role lock with
+//! a little patience, the current bytes of a role's TOML, typed edits through
+//! the one Desired editor (`xp2p_core::desired::edit`), a full compile of a
+//! candidate TOML (with the role's snippets: the loader and validator an apply
+//! runs, and the compiler) so deploy never writes a Desired file the service
+//! would refuse, and the private write of what deploy makes.
 
 use super::error::DeployError;
 use super::progress::Step;
@@ -9,6 +11,7 @@ use crate::compile::{self, CompileContext};
 use crate::layout::Layout;
 use crate::role::Role;
 use xp2p_core::coreproc::CoreInfo;
+use xp2p_core::desired::edit::{self, Edit};
 use xp2p_store::lock::FileLock;
 use xp2p_store::pipeline;
 
@@ -33,7 +36,23 @@ pub fn write_desired(layout: &Layout, path: &std::path::Path, bytes: &[u8]) -> s
     xp2p_store::atomic::write_secret(path, bytes, xp2p_store::secrets::for_layout(layout))
 }
 
-/// Compiles `toml` as the role's Desired (with the role's snippets from disk).
+/// `src` (a role's Desired text) with `edits` applied by the domain editor,
+/// keeping the operator's comments and layout. The editor's own checks run
+/// here (duplicate label or tag, a setting out of range); the whole result is
+/// judged by [`compile_check`] before anything is written.
+pub fn edit_text(
+    layout: &Layout,
+    role: Role,
+    src: &str,
+    edits: &[Edit],
+    step: Step,
+) -> Result<String, DeployError> {
+    let now = super::rfc3339(super::unix_now());
+    edit::edit_text(role, &layout.desired_toml(role), src, edits, &now)
+        .map(|e| e.text)
+        .map_err(|e| DeployError::new(step, "invalid_desired", e.to_string()))
+}
+
 /// A role's Desired as found before the deploy: the bytes (to write back on an
 /// error) and the parsed model; absent is fine, unparsable is not.
 #[derive(Debug, Clone)]
@@ -79,6 +98,7 @@ pub fn find_core(layout: &Layout, configured: &str, step: Step) -> Result<CoreIn
         .map_err(|e| DeployError::new(step, "no_core", e.to_string()))
 }
 
+/// Compiles `toml` as the role's Desired (with the role's snippets from disk).
 pub fn compile_check(
     layout: &Layout,
     role: Role,
@@ -100,4 +120,12 @@ fn problems(step: Step, p: &xp2p_core::Problems) -> DeployError {
         "invalid_desired",
         format!("the new Desired would be invalid: {}", text.join("; ")),
     )
+}
+
+/// A layout in a fresh temporary directory (unit tests of the Desired modules).
+#[cfg(test)]
+pub(crate) fn temp_layout() -> (tempfile::TempDir, Layout) {
+    let d = tempfile::tempdir().unwrap();
+    let l = Layout::new(d.path(), d.path().join("logs"));
+    (d, l)
 }

@@ -1,23 +1,23 @@
 //! The server's side of Desired for a deploy: what the server will look like
 //! (its [`ServerShape`]: name, profile, port, certificate), the candidate TOML with
-//! the new user appended (comments and layout of an existing file kept), and the
-//! commit under the role lock once the client confirmed.
+//! the new user appended by the one Desired editor (typed edits; comments and
+//! layout of an existing file kept), and the commit under the role lock once the
+//! client confirmed.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use toml_edit::{DocumentMut, Item, Table, value};
-
 use super::DEFAULT_TROJAN_PORT;
 use super::cert::{self, GeneratedCert};
-use super::desired_io::{compile_check, lock_role};
+use super::desired_io::{compile_check, edit_text, lock_role};
 use super::error::DeployError;
 use super::progress::Step;
-use crate::desired::{ServerDesired, ServerProfile, ServerSection, load};
+use crate::desired::{Port, ServerDesired, ServerProfile, ServerSection, load};
 use crate::layout::Layout;
 use crate::link::Manifest;
 use crate::role::Role;
 use xp2p_core::coreproc::CoreInfo;
+use xp2p_core::desired::edit::Edit;
 use xp2p_store::atomic::write_atomic;
 
 const ROLE: Role = Role::Server;
@@ -71,14 +71,6 @@ fn parse_profile(p: Option<&str>) -> Result<ServerProfile, String> {
         Some("vless-tls") => Ok(ServerProfile::VlessTls),
         Some("vless-tls-vision") => Ok(ServerProfile::VlessTlsVision),
         Some(other) => Err(format!("unknown profile `{other}`")),
-    }
-}
-
-fn profile_str(p: ServerProfile) -> &'static str {
-    match p {
-        ServerProfile::TrojanTls => "trojan-tls",
-        ServerProfile::VlessTls => "vless-tls",
-        ServerProfile::VlessTlsVision => "vless-tls-vision",
     }
 }
 
@@ -165,7 +157,7 @@ pub fn plan(
     let new_fields = existing
         .is_none()
         .then_some((manifest.host.as_str(), trojan_port, profile));
-    let toml = edit(&src, new_fields, user).map_err(|e| fail("invalid_desired", e))?;
+    let toml = edit_text(layout, ROLE, &src, &edits(new_fields, user), step)?;
     Ok(ServerCandidate {
         shape: ServerShape {
             server_name,
@@ -181,73 +173,27 @@ pub fn plan(
     })
 }
 
-/// Appends the user (and, for a new file, host, port and profile).
-fn edit(
-    src: &str,
-    new_fields: Option<(&str, u16, ServerProfile)>,
-    user: &NewUser<'_>,
-) -> Result<String, String> {
-    let mut doc: DocumentMut = src
-        .parse()
-        .map_err(|e| format!("cannot edit xp2p-server.toml: {e}"))?;
-    let server = doc
-        .entry("server")
-        .or_insert(toml_edit::table())
-        .as_table_like_mut()
-        .ok_or("[server] is not a table")?;
+/// The edits of a deploy: the user (and, for a new file, host, port and
+/// profile; `diag_port` moves aside when the trojan port takes its default).
+fn edits(new_fields: Option<(&str, u16, ServerProfile)>, user: &NewUser<'_>) -> Vec<Edit> {
+    let mut edits = Vec::new();
     if let Some((host, port, profile)) = new_fields {
-        server.insert("host", value(host));
-        server.insert("trojan_port", value(i64::from(port)));
+        edits.push(Edit::SetHost {
+            host: host.to_string(),
+        });
+        edits.push(Edit::SetTrojanPort { port: Port(port) });
         if port == ServerSection::default().diag_port.0 {
-            server.insert("diag_port", value(i64::from(port) + 1));
+            edits.push(Edit::SetDiagPort {
+                port: Port(port.saturating_add(1)),
+            });
         }
-        server.insert("profile", value(profile_str(profile)));
+        edits.push(Edit::SetProfile { profile });
     }
-    let mut t = Table::new();
-    t.insert("user_label", value(user.label));
-    t.insert("credential", value(user.credential));
-    push_table(server, "users", t)?;
-    Ok(doc.to_string())
-}
-
-/// Pushes `t` onto the array of tables `key` of `parent` (either spelling).
-pub(crate) fn push_table(
-    parent: &mut dyn toml_edit::TableLike,
-    key: &str,
-    t: Table,
-) -> Result<(), String> {
-    match parent.get_mut(key) {
-        None => {
-            let mut aot = toml_edit::ArrayOfTables::new();
-            aot.push(t);
-            parent.insert(key, Item::ArrayOfTables(aot));
-            Ok(())
-        }
-        Some(Item::ArrayOfTables(aot)) => {
-            aot.push(t);
-            Ok(())
-        }
-        Some(item) => match item.as_array_mut() {
-            Some(arr) => {
-                arr.push(t.into_inline_table());
-                Ok(())
-            }
-            None => Err(format!("`{key}` is not a list")),
-        },
-    }
-}
-
-/// `toml` with the certificate and key pointing at `cert`/`key` (to check a
-/// candidate whose generated certificate is not written yet).
-fn with_cert_paths(toml: &str, cert: &Path, key: &Path) -> Result<String, String> {
-    let mut doc: DocumentMut = toml.parse().map_err(|e| format!("{e}"))?;
-    let server = doc
-        .get_mut("server")
-        .and_then(Item::as_table_like_mut)
-        .ok_or("[server] is missing")?;
-    server.insert("certificate", value(cert.display().to_string()));
-    server.insert("key", value(key.display().to_string()));
-    Ok(doc.to_string())
+    edits.push(Edit::UserAdd {
+        label: user.label.to_string(),
+        credential: user.credential.to_string(),
+    });
+    edits
 }
 
 /// Writes a generated pair into `dir` (for the temporary core and the check).
@@ -270,8 +216,13 @@ pub fn check(
     step: Step,
 ) -> Result<(), DeployError> {
     let toml = match staged {
-        Some((c, k)) => with_cert_paths(&cand.toml, c, k)
-            .map_err(|e| DeployError::new(step, "invalid_desired", e))?,
+        Some((c, k)) => {
+            let at_staged = Edit::SetCert {
+                certificate: c.display().to_string(),
+                key: k.display().to_string(),
+            };
+            edit_text(layout, ROLE, &cand.toml, &[at_staged], step)?
+        }
         None => cand.toml.clone(),
     };
     compile_check(layout, ROLE, core, &toml, step)
@@ -350,6 +301,7 @@ pub fn commit(layout: &Layout, core: &CoreInfo, v: &Validated<'_>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired_io::temp_layout as layout;
 
     fn manifest() -> Manifest {
         Manifest {
@@ -359,12 +311,6 @@ mod tests {
             profile: None,
             mode: "proxy".into(),
         }
-    }
-
-    fn layout() -> (tempfile::TempDir, Layout) {
-        let d = tempfile::tempdir().unwrap();
-        let l = Layout::new(d.path(), d.path().join("logs"));
-        (d, l)
     }
 
     const USER: NewUser<'static> = NewUser {
@@ -420,13 +366,49 @@ mod tests {
 
     #[test]
     fn inline_users_array_is_extended() {
-        let t = edit(
-            "[server]\nusers = [{user_label = \"b\", credential = \"c\"}]\n",
-            None,
-            &USER,
-        )
-        .unwrap();
+        let (d, l) = layout();
+        let src = "[server]\nusers = [{user_label = \"b\", credential = \"c\"}] # two\n";
+        std::fs::write(d.path().join("xp2p-server.toml"), src).unwrap();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let t = plan(&l, &base, &manifest(), &USER, None).unwrap().toml;
+        assert!(t.contains("# two"), "{t}");
         let m = load::parse_server(Path::new("f"), &t).unwrap();
         assert_eq!(m.server.users.len(), 2);
+        assert_eq!(m.server.users[1].credential, USER.credential);
+    }
+
+    #[test]
+    fn a_trojan_port_on_the_default_diag_port_moves_diag_aside() {
+        let (_d, l) = layout();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let diag = ServerSection::default().diag_port.0;
+        let m = Manifest {
+            trojan_port: Some(diag),
+            profile: Some("vless-tls".into()),
+            ..manifest()
+        };
+        let c = plan(&l, &base, &m, &USER, None).unwrap();
+        let parsed = load::parse_server(Path::new("f"), &c.toml).unwrap();
+        assert_eq!(parsed.server.trojan_port.0, diag);
+        assert_eq!(parsed.server.diag_port.0, diag + 1);
+        assert_eq!(parsed.server.profile, ServerProfile::VlessTls);
+        // The keys deploy writes, in its order, and nothing else.
+        let keys: Vec<&str> = c
+            .toml
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "host",
+                "trojan_port",
+                "diag_port",
+                "profile",
+                "user_label",
+                "credential",
+                "created_at"
+            ]
+        );
     }
 }

@@ -17,16 +17,17 @@ use super::server_desired::{self, NewUser, ServerShape, Validated};
 use super::tempcore::{TempCore, Workspace, pick_port};
 use super::{COMPLETE_TIMEOUT, READ_TIMEOUT, rfc3339, unix_now, used_links, validation};
 use crate::desired::names::is_host;
-use crate::desired::{Protocol, ServerProfile};
+use crate::desired::{Port, ServerSection, User};
 use crate::layout::Layout;
 use crate::link::channel::ChannelError;
 use crate::link::message::CodecError;
 use crate::link::{
     Channel, ClientMsg, DeployLink, DeployResult, Incoming, Manifest, Refusal, ServerMsg,
-    SessionKeys, SessionNonce, Side, TunnelLink,
+    SessionKeys, SessionNonce, Side,
 };
 use crate::role::Role;
 use xp2p_core::coreproc::CoreInfo;
+use xp2p_core::links::{LinkError, Trust, TunnelLink, user_link};
 use xp2p_store::markers;
 
 /// What every session of one `server deploy` shares.
@@ -167,23 +168,35 @@ fn progress(
     .map_err(|e| gone(step, e))
 }
 
-fn tunnel_link(shape: &ServerShape, manifest: &Manifest, user: &NewUser<'_>) -> TunnelLink {
-    let (protocol, flow) = match shape.profile {
-        ServerProfile::TrojanTls => (Protocol::Trojan, None),
-        ServerProfile::VlessTls => (Protocol::Vless, None),
-        ServerProfile::VlessTlsVision => (Protocol::Vless, Some("xtls-rprx-vision".to_string())),
+/// The link the client gets: the server's host name as the client dialed it,
+/// the certificate name, port and protocol of the planned server, the new
+/// user, and the pin (a deploy always pins the certificate it reports).
+fn tunnel_link(
+    shape: &ServerShape,
+    manifest: &Manifest,
+    user: &NewUser<'_>,
+) -> Result<TunnelLink, LinkError> {
+    let server = ServerSection {
+        host: shape.server_name.clone(),
+        trojan_port: Port(shape.trojan_port),
+        profile: shape.profile,
+        ..ServerSection::default()
     };
-    TunnelLink {
-        protocol,
+    let new_user = User {
+        user_label: user.label.to_string(),
         credential: user.credential.to_string(),
-        host: manifest.host.clone(),
-        port: shape.trojan_port,
-        sni: Some(shape.server_name.clone()),
-        label: user.label.to_string(),
-        flow,
-        allow_insecure: true,
-        pin_sha256: Some(shape.cert_sha256.clone()),
-    }
+        disabled: false,
+        previous_credential: None,
+        rotation_expires_at: None,
+        created_at: None,
+        rotated_at: None,
+    };
+    let trust = Trust::Pinned {
+        sha256: shape.cert_sha256.clone(),
+    };
+    let mut link = user_link(&server, &new_user, &trust)?;
+    link.host = manifest.host.clone();
+    Ok(link)
 }
 
 /// The authenticated part: plan, validate, wait for the client, commit.
@@ -252,10 +265,11 @@ fn deploy(
     core.wait_ready(vport, Duration::from_secs(15))
         .map_err(vfail)?;
 
-    let link = tunnel_link(shape, manifest, &user);
+    let link = tunnel_link(shape, manifest, &user)
+        .map_err(|e| DeployError::new(step, "internal", e.to_string()))?;
     sc.send(&ServerMsg::Result(DeployResult {
         ok: true,
-        link: link.to_link_string(),
+        link: link.render(),
         server_name: shape.server_name.clone(),
         cert_sha256: shape.cert_sha256.clone(),
         validate_port: vport,
@@ -330,4 +344,72 @@ fn deploy(
         wrote_cert: cand.generated.is_some(),
         desired: layout.desired_toml(Role::Server),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::ServerProfile;
+
+    fn shape(profile: ServerProfile) -> ServerShape {
+        ServerShape {
+            server_name: "vpn.example.com".into(),
+            profile,
+            trojan_port: 4443,
+            listen: std::net::IpAddr::from([0, 0, 0, 0]),
+            cert_path: "cert.pem".into(),
+            key_path: "key.pem".into(),
+            cert_sha256: "ab".repeat(32),
+        }
+    }
+
+    fn manifest(host: &str) -> Manifest {
+        Manifest {
+            host: host.into(),
+            trojan_port: None,
+            user: "alice@xp2p.local".into(),
+            profile: None,
+            mode: "proxy".into(),
+        }
+    }
+
+    #[test]
+    fn the_link_is_the_shared_format_with_the_dialed_host_and_the_pin() {
+        let id = "0b6f8a3e-7b5c-4a0e-9d7f-1c2b3a4d5e6f";
+        let user = NewUser {
+            label: "alice@xp2p.local",
+            credential: id,
+        };
+        let pin = "ab".repeat(32);
+        let trojan = tunnel_link(
+            &shape(ServerProfile::TrojanTls),
+            &manifest("203.0.113.7"),
+            &user,
+        )
+        .unwrap()
+        .render();
+        assert_eq!(
+            trojan,
+            format!(
+                "trojan://{id}@203.0.113.7:4443?allowInsecure=1&pinnedPeerCertSha256={pin}&security=tls&sni=vpn.example.com&type=tcp#alice@xp2p.local"
+            )
+        );
+        let vision = tunnel_link(
+            &shape(ServerProfile::VlessTlsVision),
+            &manifest("vpn.example.com"),
+            &user,
+        )
+        .unwrap()
+        .render();
+        assert_eq!(
+            vision,
+            format!(
+                "vless://{id}@vpn.example.com:4443?allowInsecure=1&encryption=none&flow=xtls-rprx-vision&pinnedPeerCertSha256={pin}&security=tls&sni=vpn.example.com&type=tcp#alice@xp2p.local"
+            )
+        );
+        // What the server sends is what the client's endpoint import accepts.
+        let back = TunnelLink::parse(&vision).unwrap();
+        let e = back.to_endpoint(None).unwrap();
+        assert_eq!((e.port.0, e.password.as_str()), (4443, id));
+    }
 }

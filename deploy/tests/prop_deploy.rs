@@ -4,10 +4,10 @@
 //! seal/open round trip; any single flipped bit of a sealed line is refused.
 
 use proptest::prelude::*;
+use xp2p_core::links::TunnelLink;
 use xp2p_deploy::link::message::{Incoming, open_line, seal_line};
 use xp2p_deploy::link::{
     Channel, ClientMsg, DeployLink, Manifest, Secret, ServerMsg, SessionKeys, SessionNonce, Side,
-    TunnelLink,
 };
 
 /// Cases per property; `PROPTEST_CASES` overrides it for a deeper run.

@@ -63,7 +63,6 @@ pub struct IpcContext {
     pub events: EventBus,
     pub runners: HashMap<Role, mpsc::UnboundedSender<RunnerCmd>>,
     /// Each role's TUN owner (OS network state).
-    #[cfg(target_os = "linux")]
     pub tun: HashMap<Role, mpsc::UnboundedSender<crate::tun::TunCmd>>,
     pub owner_uid: u32,
     pub group_gid: Option<u32>,
@@ -682,7 +681,9 @@ fn on_control(
     }
 }
 
-#[cfg(target_os = "linux")]
+/// Each role's OS-state owner reconciles now; the answer is their views (on an
+/// OS without TUN a role that asks for it answers `error_latched` with
+/// `tun_unsupported`).
 async fn on_repair(ctx: &IpcContext) -> Result<Response, Refusal> {
     let mut views = BTreeMap::new();
     for (role, tx) in &ctx.tun {
@@ -710,15 +711,6 @@ async fn on_repair(ctx: &IpcContext) -> Result<Response, Refusal> {
         }
     }
     Ok(Response::RepairOk { tun: views })
-}
-
-/// Where the service owns no OS network state there is nothing to repair.
-#[cfg(not(target_os = "linux"))]
-async fn on_repair(_ctx: &IpcContext) -> Result<Response, Refusal> {
-    Err(refuse(
-        WireError::UnknownType,
-        format!("unknown request type `{}`", RequestKind::Repair),
-    ))
 }
 
 async fn on_mode(

@@ -13,8 +13,8 @@ pub mod faults;
 pub mod ipc_server;
 pub mod logtail;
 pub mod platform;
+pub mod rotation;
 pub mod supervisor;
-#[cfg(target_os = "linux")]
 pub mod tun;
 pub mod watch;
 
@@ -22,8 +22,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[cfg(unix)]
-use tokio::signal::unix::{SignalKind, signal};
 use xp2p_core::desired::ServiceSection;
 use xp2p_core::{ErrorCode, Layout, Role};
 use xp2p_store::digest::sha256_hex;
@@ -122,12 +120,9 @@ fn toml_partial<T: serde::de::DeserializeOwned>(src: &str) -> Result<T, String> 
 fn create_state_dir(layout: &Layout) -> std::io::Result<()> {
     let state = layout.state_dir();
     std::fs::create_dir_all(&state)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    // Exactly 0700 whatever the umask or an earlier mode (Windows: the ACL it
+    // inherits; see `fsperm`).
+    xp2p_platform::fsperm::set_mode(&state, 0o700)
 }
 
 /// Only once the instance lock is held: empty staging, make the folders.
@@ -415,7 +410,6 @@ struct Running {
     status_task: tokio::task::JoinHandle<()>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     runner_tasks: Vec<tokio::task::JoinHandle<()>>,
-    #[cfg(target_os = "linux")]
     tun_owners: Vec<tun::TunOwner>,
     ipc_task: tokio::task::JoinHandle<()>,
     desired_watch: tokio::task::JoinHandle<()>,
@@ -464,21 +458,18 @@ async fn start_serving(
     // Only subscribe where it is read: an unread receiver keeps the bus full.
     let diag_applied = roles.contains(&Role::Server).then(|| events.subscribe());
     // OS network state: one owner per role, reconciling from Live now and,
-    // asked by the role's runner, after every apply.
-    #[cfg(target_os = "linux")]
+    // asked by the role's runner, after every apply (on an OS without TUN it
+    // latches a role that asks for TUN with `tun_unsupported`).
     let tun_owners: Vec<tun::TunOwner> = roles
         .iter()
         .map(|r| tun::spawn(*r, layout.clone(), events.clone()))
         .collect();
-    #[cfg(target_os = "linux")]
     let os_state_hook = |role: Role| {
         tun_owners
             .iter()
             .find(|o| o.role == role)
             .map(tun::TunOwner::hook)
     };
-    #[cfg(not(target_os = "linux"))]
-    let os_state_hook = |_: Role| None;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut pokes = HashMap::new();
     let mut runner_tasks = Vec::new();
@@ -516,13 +507,13 @@ async fn start_serving(
         instance_id: instance_id.clone(),
         events: events.clone(),
         runners: pokes.clone(),
-        #[cfg(target_os = "linux")]
         tun: tun_owners.iter().map(|o| (o.role, o.tx.clone())).collect(),
         owner_uid: rustix::process::geteuid().as_raw(),
         group_gid: gid,
         started: std::time::Instant::now(),
     });
     let ipc_task = tokio::spawn(ipc_server::serve(listener, ipc_ctx));
+    let server_runner = pokes.get(&Role::Server).cloned();
     let desired_watch = match watch::start(
         layout.clone(),
         Duration::from_millis(service_cfg.debounce_ms),
@@ -551,6 +542,14 @@ async fn start_serving(
             Duration::from_secs(service_cfg.tunnel_probe_s),
         )));
     }
+    // User rotation graces end on time: an apply without the old credential.
+    if let Some(server_runner) = server_runner {
+        diag_tasks.push(tokio::spawn(rotation::run(
+            layout.clone(),
+            events.clone(),
+            server_runner,
+        )));
+    }
     wait_cores_up(roles, sups, &mut first_results).await;
     drop(first_results);
     tracing::info!(roles = ?roles, "xp2p service ready");
@@ -561,7 +560,6 @@ async fn start_serving(
         status_task,
         shutdown_tx,
         runner_tasks,
-        #[cfg(target_os = "linux")]
         tun_owners,
         ipc_task,
         desired_watch,
@@ -582,7 +580,6 @@ async fn shut_down(run: Running, served: &Served, keep_cores: bool) {
     }
     // Explicit stop restores the network baseline; --keep-cores (an upgrade)
     // leaves routes and DNS for the next service.
-    #[cfg(target_os = "linux")]
     for owner in run.tun_owners {
         owner.stop(!keep_cores).await;
     }
@@ -648,7 +645,9 @@ impl StartupError {
 }
 
 async fn serve(opts: RunOptions) -> i32 {
-    let stop = stop_signal();
+    // Registered now, before start-up: a stop that arrives during start-up or
+    // right after READY is a clean stop, never the default disposition.
+    let stop = platform::stop::stop_signal();
     let started = async {
         let rec = recover(opts.layout.clone()).await?;
         let served = start_roles(&rec).await?;
@@ -728,36 +727,24 @@ fn already_attempted(records: &[Record], role: Role, digest: &str) -> bool {
     )
 }
 
-/// SIGTERM/SIGINT, registered now (at the start of `serve`, so a stop that
-/// arrives during start-up or right after READY is a clean stop, never the
-/// default disposition), awaited later.
-#[cfg(unix)]
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xp2p_platform::fsperm;
 
-/// Windows: Stop or Shutdown from the SCM (`platform::windows_scm`), or Ctrl-C
-/// when run in a console. Not compiled here (README "Windows").
-#[cfg(windows)]
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    async {
-        tokio::select! {
-            _ = platform::windows_scm::stop_requested() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    #[test]
+    fn the_state_dir_is_made_owner_only_even_when_it_exists_wider() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path(), dir.path().join("logs"));
+        create_state_dir(&layout).unwrap();
+        let mode = || fsperm::mode_of(&std::fs::metadata(layout.state_dir()).unwrap());
+        if fsperm::HAS_MODES {
+            assert_eq!(mode(), Some(0o700));
+            fsperm::set_mode(&layout.state_dir(), 0o755).unwrap();
+            create_state_dir(&layout).unwrap();
+            assert_eq!(mode(), Some(0o700), "an existing wider folder is narrowed");
+        } else {
+            assert!(layout.state_dir().is_dir());
         }
     }
 }

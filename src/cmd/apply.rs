@@ -30,6 +30,42 @@ pub fn run_apply_expecting(
     command: &str,
     expect: Option<Phase>,
 ) -> i32 {
+    run_apply_after(
+        layout,
+        a,
+        &AfterEdit {
+            command,
+            expect,
+            edit: None,
+        },
+    )
+}
+
+/// What an edit command hands to the apply that follows it.
+pub struct AfterEdit<'a> {
+    pub command: &'a str,
+    /// With `--wait`: the TUN phase every committed result must reach.
+    pub expect: Option<Phase>,
+    /// The edit's own report: in the JSON envelope as `edit`, and when set, a
+    /// stopped service is not an error without `--wait` (Desired is written;
+    /// the request waits for the service).
+    pub edit: Option<Value>,
+}
+
+/// The one JSON document of a command's success.
+fn envelope(command: &str, edit: Option<&Value>, result: Value) -> Value {
+    let mut v = json!({"schema_version": "1", "command": command});
+    if let Some(e) = edit {
+        v["edit"] = e.clone();
+    }
+    v["result"] = result;
+    v
+}
+
+/// Requests an apply of the roles of `a` (after an edit, or alone).
+pub fn run_apply_after(layout: &Layout, a: &ApplyArgs, after: &AfterEdit<'_>) -> i32 {
+    let command = after.command;
+    let expect = after.expect;
     let roles: Vec<Role> = match a.role {
         RoleOrAll::Client => vec![Role::Client],
         RoleOrAll::Server => vec![Role::Server],
@@ -96,6 +132,15 @@ pub fn run_apply_expecting(
                 "the xp2p service is not running; the request stays queued in {} (start it: xp2p service run)",
                 layout.apply_request().display()
             );
+            if after.edit.is_some() && !a.wait {
+                // The edit itself is done: say what is missing, and succeed.
+                eprintln!("warning: {msg}");
+                if a.json {
+                    let result = json!({"status": "queued", "service": "not_running"});
+                    println!("{}", envelope(command, after.edit.as_ref(), result));
+                }
+                return exit::OK;
+            }
             return fail(command, a.json, "service_unavailable", &msg, exit::NOT_RUNNING);
         };
         for (id, role) in &waiting {
@@ -105,14 +150,21 @@ pub fn run_apply_expecting(
             }
         }
         if !a.wait {
-            if !a.json {
+            if a.json {
+                let requests: Vec<Value> = waiting
+                    .iter()
+                    .map(|(id, role)| json!({"role": role, "request_id": id}))
+                    .collect();
+                let result = json!({"status": "requested", "requests": requests});
+                println!("{}", envelope(command, after.edit.as_ref(), result));
+            } else {
                 for (id, role) in &waiting {
                     println!("{role}: apply requested ({})", &id[..8]);
                 }
             }
             return exit::OK;
         }
-        wait_results(&mut c, waiting, a.timeout, started, a.json, command, expect).await
+        wait_results(&mut c, waiting, a.timeout, started, a.json, command, expect, after.edit.as_ref()).await
     })
 }
 
@@ -171,6 +223,7 @@ pub fn run_control(layout: &Layout, request: fn(Role) -> Request, a: &ControlArg
             a.json,
             &command,
             None,
+            None,
         )
         .await
     })
@@ -198,6 +251,7 @@ impl Bound {
 
 /// Waits for every request's terminal `apply.done` until `timeout` after
 /// `started` (the command's start); returns the worst exit code.
+#[allow(clippy::too_many_arguments)]
 async fn wait_results(
     c: &mut IpcClient,
     mut waiting: BTreeMap<String, Role>,
@@ -206,6 +260,7 @@ async fn wait_results(
     json_out: bool,
     command: &str,
     expect: Option<Phase>,
+    edit: Option<&Value>,
 ) -> i32 {
     let deadline = started + timeout;
     let mut results: Vec<Value> = Vec::new();
@@ -296,10 +351,7 @@ async fn wait_results(
         } else {
             Value::Array(results)
         };
-        println!(
-            "{}",
-            json!({"schema_version": "1", "command": command, "result": result})
-        );
+        println!("{}", envelope(command, edit, result));
     }
     code
 }

@@ -1,10 +1,13 @@
 //! Command families. Each returns the process exit code.
 
 mod apply;
+mod bundle;
 mod demo;
 mod deploy;
 mod diff;
 mod docs;
+mod edit;
+mod export;
 mod init;
 mod ipc;
 mod journal;
@@ -48,7 +51,27 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         Command::Server(crate::args::ServerCommand::Deploy(a)) => deploy::run_server(layout, &a),
         Command::Client(crate::args::ClientCommand::Mode(a)) => mode::run_client(layout, &a),
         Command::Server(crate::args::ServerCommand::Mode(a)) => mode::run_server(layout, &a),
+        Command::Client(crate::args::ClientCommand::Endpoint(c)) => {
+            edit::endpoints::run_endpoint(layout, &c)
+        }
+        Command::Client(crate::args::ClientCommand::Redirect(c)) => {
+            edit::routes::run_redirect(layout, xp2p_core::Role::Client, &c)
+        }
+        Command::Server(crate::args::ServerCommand::Redirect(c)) => {
+            edit::routes::run_redirect(layout, xp2p_core::Role::Server, &c)
+        }
+        Command::Client(crate::args::ClientCommand::Forward(c)) => {
+            edit::routes::run_forward(layout, xp2p_core::Role::Client, &c)
+        }
+        Command::Server(crate::args::ServerCommand::Forward(c)) => {
+            edit::routes::run_forward(layout, xp2p_core::Role::Server, &c)
+        }
+        Command::Server(crate::args::ServerCommand::User(c)) => edit::users::run_user(layout, &c),
+        Command::Server(crate::args::ServerCommand::Cert(c)) => edit::cert::run_cert(layout, &c),
         Command::Repair(a) => repair::run(layout, &a),
+        Command::Export(a) => export::run_export(layout, &a),
+        Command::Import(a) => export::run_import(layout, &a),
+        Command::Debug(crate::args::DebugCommand::Bundle(a)) => bundle::run(layout, &a),
         Command::Tui(a) => {
             xp2p_ui::run(layout.clone(), ipc::socket(layout), a.role.map(Into::into))
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use xp2p_core::{Layout, Role};
 use xp2p_ipc::{ConnectError, Request, Response};
+use xp2p_service::tun::TunError;
 use xp2p_store::tunstate::{Phase, TunView};
 
 use super::ipc::{connect, connect_error, fail, runtime};
@@ -57,7 +58,8 @@ fn report_service(a: &RepairArgs, tun: &BTreeMap<Role, TunView>) -> i32 {
     code
 }
 
-#[cfg(target_os = "linux")]
+/// Without a service: restore each role's baseline from its state file. An OS
+/// without TUN says so with `tun_unsupported` and [`exit::UNSUPPORTED`].
 async fn offline(layout: &Layout, a: &RepairArgs) -> i32 {
     match xp2p_service::tun::repair_offline(layout).await {
         Ok(lines) => {
@@ -72,17 +74,35 @@ async fn offline(layout: &Layout, a: &RepairArgs) -> i32 {
             }
             exit::OK
         }
-        Err(e) => fail(COMMAND, a.json, "repair_failed", &e, exit::FAILED),
+        Err(e) => fail(COMMAND, a.json, e.code(), &e.to_string(), exit_code(&e)),
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-async fn offline(_layout: &Layout, a: &RepairArgs) -> i32 {
-    fail(
-        COMMAND,
-        a.json,
-        "unsupported",
-        "OS state repair is implemented for Linux only",
-        exit::FAILED,
-    )
+/// The exit status of a failed offline repair.
+fn exit_code(e: &TunError) -> i32 {
+    match e {
+        TunError::Unsupported => exit::UNSUPPORTED,
+        TunError::Restore(_) => exit::FAILED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_without_tun_has_its_own_code_and_exit_status() {
+        let e = TunError::Unsupported;
+        assert_eq!(
+            (e.code(), exit_code(&e)),
+            ("tun_unsupported", exit::UNSUPPORTED)
+        );
+        assert_eq!(
+            e.to_string(),
+            "tun_unsupported: TUN mode is not available on this OS"
+        );
+        let e = TunError::Restore("restoring the client baseline: ip: boom".into());
+        assert_eq!((e.code(), exit_code(&e)), ("repair_failed", exit::FAILED));
+        assert_ne!(exit::UNSUPPORTED, exit::FAILED);
+    }
 }

@@ -13,18 +13,6 @@ use xp2p_store::atomic::write_atomic;
 use crate::args::{ServiceCommand, ServiceInstallArgs, ServiceManageArgs};
 use crate::exit;
 
-/// glibc gives each thread that allocates its own arena; the blocking pool's
-/// short-lived threads then leave memory fragmented across many arenas (the soak
-/// measured ~85 KB of RSS per apply with the default, ~20 KB and slowing with
-/// one arena). Two arenas suit a daemon of two worker threads.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 /// Plain lines on stderr (journald captures them; coloured only on a terminal) and a daily-rolled
 /// `LOG_ROOT/service.log` (text or JSON, `retention_days` files kept).
 /// `RUST_LOG` overrides `[logging] level`. The guard flushes the file on drop.
@@ -100,7 +88,8 @@ fn init_tracing(layout: &Layout) -> Option<tracing_appender::non_blocking::Worke
 pub fn run(layout: &Layout, command: ServiceCommand) -> i32 {
     match command {
         ServiceCommand::Run(a) => {
-            limit_malloc_arenas();
+            // Two arenas suit a daemon of two worker threads (see `memory`).
+            xp2p_platform::memory::limit_arenas(2);
             let _guard = init_tracing(layout);
             xp2p_service::run(RunOptions {
                 layout: layout.clone(),

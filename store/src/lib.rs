@@ -11,7 +11,9 @@
 // friends keep resolving in the modules that moved here from xp2p-core.
 use xp2p_core::{compile, error, layout, role};
 
+pub mod archive;
 pub mod atomic;
+pub mod bundle;
 pub mod coreproc;
 pub mod desired_edit;
 pub mod digest;
@@ -25,6 +27,7 @@ pub mod session;
 pub mod sides;
 pub mod status;
 pub mod swap;
+pub mod transfer;
 pub mod tunstate;
 
 pub use xp2p_platform::{instance_lock, lock};

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod keys;
+pub mod qr;
 pub mod source;
 pub mod state;
 pub mod term;

@@ -11,9 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use super::pct;
 use super::random::{self, RandomError};
 use crate::desired::names::is_host;
+use xp2p_core::links::{is_unreserved, pct_decode, pct_encode};
 
 pub const SCHEME: &str = "xp2p+deploy";
 /// The protocol version carried in `v=`.
@@ -158,7 +158,7 @@ impl DeployLink {
         format!(
             "{SCHEME}://{}?v={VERSION}&user={}&exp={}&role={ROLE}",
             self.addr(),
-            pct::encode(&self.user, |b| pct::is_unreserved(b) || b == b'@'),
+            pct_encode(&self.user, |b| is_unreserved(b) || b == b'@'),
             self.exp
         )
     }
@@ -198,7 +198,7 @@ impl DeployLink {
             let (k, val) = pair
                 .split_once('=')
                 .ok_or_else(|| malformed(format!("query item `{pair}` has no `=`")))?;
-            let val = pct::decode(val)
+            let val = pct_decode(val)
                 .ok_or_else(|| malformed(format!("query item `{k}` is badly escaped")))?;
             let slot = match k {
                 "v" => &mut v,

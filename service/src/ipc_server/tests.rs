@@ -21,7 +21,6 @@ fn context(dir: &std::path::Path) -> Arc<IpcContext> {
         instance_id: "test".into(),
         events: EventBus::default(),
         runners: HashMap::new(),
-        #[cfg(target_os = "linux")]
         tun: HashMap::new(),
         owner_uid: 0,
         group_gid: None,
@@ -342,7 +341,6 @@ async fn read_only_members_may_only_read() {
         instance_id: "test".into(),
         events: EventBus::default(),
         runners: HashMap::from([(Role::Client, runner)]),
-        #[cfg(target_os = "linux")]
         tun: HashMap::new(),
         owner_uid: 0,
         group_gid: Some(4242),
@@ -434,5 +432,50 @@ async fn a_client_of_another_protocol_is_refused_naming_both_versions() {
             (Some("hello.ok"), Some(PROTO as u64)),
             "{v}"
         );
+    }
+}
+
+/// On an OS without TUN, `repair` is answered (not refused as unknown): each
+/// role's view, a TUN role latched with `tun_unsupported`.
+#[tokio::test]
+async fn repair_on_an_os_without_tun_reports_the_typed_error_per_role() {
+    use crate::tun::tests::{UNSUPPORTED, live};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path(), dir.path().join("logs"));
+    live(&layout, Role::Client, "full");
+    live(&layout, Role::Server, "proxy");
+    let events = EventBus::default();
+    let owners: Vec<_> = Role::ALL
+        .into_iter()
+        .map(|r| {
+            crate::tun::spawn_with::<crate::tun::unsupported::Backend>(
+                r,
+                layout.clone(),
+                events.clone(),
+            )
+        })
+        .collect();
+    let ctx = Arc::new(IpcContext {
+        layout,
+        instance_id: "test".into(),
+        events,
+        runners: HashMap::new(),
+        tun: owners.iter().map(|o| (o.role, o.tx.clone())).collect(),
+        owner_uid: 0,
+        group_gid: None,
+        started: Instant::now(),
+    });
+    let (mut lines, mut w) = talk(&ctx, Access::Full, 64 * 1024);
+    let mut line = Request::repair().to_frame(Some(7)).to_line();
+    line.push('\n');
+    w.write_all(line.as_bytes()).await.unwrap();
+    let v = next(&mut lines).await.expect("an answer");
+    assert_eq!(v["type"], "repair.ok", "{v}");
+    assert_eq!(v["tun"]["client"]["phase"], "error_latched", "{v}");
+    assert_eq!(v["tun"]["client"]["last_error"], UNSUPPORTED, "{v}");
+    assert_eq!(v["tun"]["server"]["phase"], "disabled", "{v}");
+    assert!(v["tun"]["server"]["last_error"].is_null(), "{v}");
+    for o in owners {
+        o.stop(true).await;
     }
 }

@@ -1,15 +1,16 @@
 //! The service's ownership of OS network state (os-network.md): one owner task
-//! per role holding that role's [`reconcile::Reconciler`]. It reconciles at
-//! start, after every apply, on a retry timer while pending, on request
-//! (`xp2p repair`), and when the bridge dies; an explicit stop restores the
-//! baseline. Core restarts never reach it, so they never flap routes or DNS.
+//! per role driving that role's [`OsNetwork`]. It reconciles at start, after
+//! every apply, on a retry timer while pending, on request (`xp2p repair`), and
+//! when the bridge dies; an explicit stop restores the baseline. Core restarts
+//! never reach it, so they never flap routes or DNS.
+//!
+//! This module is the one API on every OS; the OS side is chosen once below:
+//! `linux/` (iproute2, the tun2proxy bridge, resolv.conf) or `unsupported.rs`,
+//! which keeps proxy mode working and answers every role that asks for TUN
+//! with [`TunError::Unsupported`] in its TUN view, status and repair.
 
-pub mod bridge;
-pub mod dns;
-pub mod netops;
-pub mod reconcile;
-
-use std::path::PathBuf;
+use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,8 +19,56 @@ use xp2p_store::live::{self, Slot};
 use xp2p_store::tunstate::{self, TunTarget, TunView};
 
 use crate::events::{Event, EventBus};
-use netops::IpCommand;
-use reconcile::Reconciler;
+
+#[cfg_attr(target_os = "linux", path = "linux/mod.rs")]
+#[cfg_attr(not(target_os = "linux"), path = "unsupported.rs")]
+mod os;
+/// Built on every OS for its unit tests (on Linux it is not what runs).
+#[cfg(test)]
+#[path = "unsupported.rs"]
+pub(crate) mod unsupported;
+
+/// Why the OS network state cannot be put right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TunError {
+    /// This OS has no TUN implementation: TUN, split and full mode cannot be
+    /// applied or repaired (proxy mode works).
+    #[error("tun_unsupported: TUN mode is not available on this OS")]
+    Unsupported,
+    /// Restoring a role's baseline failed; the line names the role and step.
+    #[error("{0}")]
+    Restore(String),
+}
+
+impl TunError {
+    /// The stable code `--json` and the operator see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TunError::Unsupported => "tun_unsupported",
+            TunError::Restore(_) => "repair_failed",
+        }
+    }
+}
+
+/// One role's OS network state on this OS, as the owner task drives it.
+pub(crate) trait OsNetwork: Send + 'static {
+    /// Takes the role's state over from its state file (what an earlier run
+    /// may have left); `bridge_exit` is told when a bridge ends on its own.
+    fn open(role: Role, layout: &Layout, bridge_exit: mpsc::UnboundedSender<String>) -> Self;
+    /// Brings the OS to `target` (`None`: no Live config, i.e. proxy) and
+    /// records the outcome; answers when to try again, if at all.
+    fn reconcile(
+        &mut self,
+        target: Option<&TunTarget>,
+        reason: &str,
+    ) -> impl Future<Output = Option<Duration>> + Send;
+    /// Restores the baseline (explicit stop, repair).
+    fn restore(&mut self, reason: &str) -> impl Future<Output = Result<(), String>> + Send;
+    /// Lets go of the bridge and leaves routes and DNS for the next service.
+    fn detach(&mut self) -> impl Future<Output = ()> + Send;
+    /// What status, the snapshot and `tun.phase` events show.
+    fn view(&self) -> TunView;
+}
 
 pub enum TunCmd {
     /// Reconcile now; the answer is the view afterwards.
@@ -56,8 +105,13 @@ impl TunOwner {
 /// Starts the owner of `role`. The role's runner asks it to reconcile after
 /// every apply (through [`TunOwner::hook`]) before it reports the apply done.
 pub fn spawn(role: Role, layout: Layout, events: EventBus) -> TunOwner {
+    spawn_with::<os::Backend>(role, layout, events)
+}
+
+/// [`spawn`] over a given OS side.
+pub(crate) fn spawn_with<B: OsNetwork>(role: Role, layout: Layout, events: EventBus) -> TunOwner {
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(role, layout, events, rx));
+    let task = tokio::spawn(run::<B>(role, layout, events, rx));
     TunOwner { role, tx, task }
 }
 
@@ -94,20 +148,14 @@ async fn live_target(layout: &Layout, role: Role) -> Result<Option<TunTarget>, S
     }
 }
 
-async fn run(
+async fn run<B: OsNetwork>(
     role: Role,
     layout: Layout,
     events: EventBus,
     mut rx: mpsc::UnboundedReceiver<TunCmd>,
 ) {
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel();
-    let mut rec = Reconciler::new(
-        role,
-        tunstate::state_path(&layout, role),
-        PathBuf::from(dns::RESOLV_CONF),
-        IpCommand,
-        exit_tx,
-    );
+    let mut rec = B::open(role, &layout, exit_tx);
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut next_reason = Some("service_start".to_string());
     let mut reply: Option<oneshot::Sender<TunView>> = None;
@@ -115,14 +163,14 @@ async fn run(
         if let Some(reason) = next_reason.take() {
             match live_target(&layout, role).await {
                 Ok(target) => {
-                    let out = rec.reconcile(target.as_ref(), &reason).await;
-                    retry_at = out.retry_in.map(|d| tokio::time::Instant::now() + d);
+                    let retry_in = rec.reconcile(target.as_ref(), &reason).await;
+                    retry_at = retry_in.map(|d| tokio::time::Instant::now() + d);
                 }
                 Err(e) => {
                     tracing::error!(%role, "TUN reconcile skipped: {e}");
                 }
             }
-            let view = TunView::from(&rec.state);
+            let view = rec.view();
             if let Some(r) = reply.take() {
                 let _ = r.send(view.clone());
             }
@@ -149,7 +197,7 @@ async fn run(
                         rec.detach().await;
                         tracing::info!(%role, "TUN: routes and DNS left in place for the next service");
                     }
-                    events.send(Event::TunPhase { role, tun: TunView::from(&rec.state) });
+                    events.send(Event::TunPhase { role, tun: rec.view() });
                     let _ = done.send(());
                     return;
                 }
@@ -166,34 +214,11 @@ async fn run(
 
 /// `xp2p repair` without a service: restore each role's baseline from its
 /// state file. Returns one line per role that had anything recorded.
-pub async fn repair_offline(layout: &Layout) -> Result<Vec<String>, String> {
-    let mut lines = Vec::new();
-    let mut first_err = None;
-    for role in Role::ALL {
-        let path = tunstate::state_path(layout, role);
-        let Some(state) = tunstate::load(&path)? else {
-            continue;
-        };
-        if !state.holds_anything() {
-            continue;
-        }
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let mut rec = Reconciler::new(role, path, PathBuf::from(dns::RESOLV_CONF), IpCommand, tx);
-        let what = describe(&state);
-        match rec.restore("repair").await {
-            Ok(()) => lines.push(format!("{role}: restored the baseline ({what})")),
-            Err(e) => {
-                lines.push(format!("{role}: {e}"));
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(lines),
-    }
+pub async fn repair_offline(layout: &Layout) -> Result<Vec<String>, TunError> {
+    os::repair_offline(layout).await
 }
 
+/// What a state file records as present, for repair's lines.
 fn describe(s: &tunstate::TunState) -> String {
     let mut parts = Vec::new();
     if s.device_created {
@@ -211,3 +236,6 @@ fn describe(s: &tunstate::TunState) -> String {
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -49,7 +49,7 @@ use toml_edit::DocumentMut;
 
 use super::load;
 use super::mode::ModeChange;
-use super::model::{ClientDesired, Endpoint, Forward, ServerDesired, ServerProfile};
+use super::model::{ClientDesired, Endpoint, Forward, Port, ServerDesired, ServerProfile};
 use super::validate::{self, KnownOutbounds};
 use crate::digest::DesiredFiles;
 use crate::error::ConfigError;
@@ -130,6 +130,18 @@ pub enum Edit {
     SetProfile {
         profile: ServerProfile,
     },
+    /// Server: `trojan_port`, the port clients connect to.
+    SetTrojanPort {
+        port: Port,
+    },
+    /// Server: `diag_port` (the loopback diagnostics port).
+    SetDiagPort {
+        port: Port,
+    },
+    /// Client: `socks_address`, the local SOCKS inbound.
+    SetSocksAddress {
+        address: SocketAddr,
+    },
     /// Either role: `[core] path` (empty: discovery).
     SetCorePath {
         role: Role,
@@ -152,8 +164,11 @@ impl Edit {
             | Edit::UserRemove { .. }
             | Edit::SetCert { .. }
             | Edit::SetHost { .. }
-            | Edit::SetProfile { .. } => Role::Server,
+            | Edit::SetProfile { .. }
+            | Edit::SetTrojanPort { .. }
+            | Edit::SetDiagPort { .. } => Role::Server,
             Edit::EndpointAdd(_)
+            | Edit::SetSocksAddress { .. }
             | Edit::EndpointUpdate { .. }
             | Edit::EndpointSetDisabled { .. }
             | Edit::EndpointRemove { .. } => Role::Client,
@@ -405,6 +420,9 @@ pub fn edit_text(
             Edit::SetCert { certificate, key } => settings::set_cert(&mut st, certificate, key)?,
             Edit::SetHost { host } => settings::set_host(&mut st, host)?,
             Edit::SetProfile { profile } => settings::set_profile(&mut st, *profile)?,
+            Edit::SetTrojanPort { port } => settings::set_port(&mut st, "trojan_port", *port)?,
+            Edit::SetDiagPort { port } => settings::set_port(&mut st, "diag_port", *port)?,
+            Edit::SetSocksAddress { address } => settings::set_socks_address(&mut st, *address)?,
             Edit::SetCorePath { path: p, .. } => settings::set_core_path(&mut st, p)?,
             Edit::SetMode { change, .. } => settings::set_mode(&mut st, change)?,
         }

@@ -1,10 +1,13 @@
-//! Single settings: the server's certificate, host and profile; either role's
-//! core path and TUN mode.
+//! Single settings: the server's certificate, host, profile and ports; the
+//! client's SOCKS address; either role's core path and TUN mode.
+
+use std::net::SocketAddr;
 
 use super::doc;
 use super::{EditError, State};
 use crate::desired::ServerProfile;
 use crate::desired::mode::{ModeChange, write_keys};
+use crate::desired::model::Port;
 
 pub fn profile_str(p: ServerProfile) -> &'static str {
     match p {
@@ -41,6 +44,25 @@ pub fn set_host(st: &mut State<'_>, host: &str) -> Result<(), EditError> {
 pub fn set_profile(st: &mut State<'_>, p: ServerProfile) -> Result<(), EditError> {
     doc::set(st.section()?, "profile", profile_str(p));
     st.done(format!("set profile {}", profile_str(p)));
+    Ok(())
+}
+
+/// A port key of the role's table (`trojan_port`, `diag_port`); 0 is refused.
+pub fn set_port(st: &mut State<'_>, key: &str, port: Port) -> Result<(), EditError> {
+    if port.0 == 0 {
+        return Err(EditError::usage(
+            format!("{}.{key}", st.role),
+            "must be 1-65535",
+        ));
+    }
+    doc::set(st.section()?, key, i64::from(port.0));
+    st.done(format!("set {key} {}", port.0));
+    Ok(())
+}
+
+pub fn set_socks_address(st: &mut State<'_>, address: SocketAddr) -> Result<(), EditError> {
+    doc::set(st.section()?, "socks_address", address.to_string());
+    st.done(format!("set socks_address {address}"));
     Ok(())
 }
 

@@ -1003,3 +1003,62 @@ fn a_users_link_imported_on_a_client_is_a_valid_endpoint() {
     assert!(added.allow_insecure);
     assert_eq!(added.pinned_peer_cert_sha256, pin);
 }
+
+#[test]
+fn ports_and_the_socks_address_are_set_in_place() {
+    let e = ok(
+        Role::Server,
+        SERVER,
+        &[
+            Edit::SetTrojanPort { port: Port(4443) },
+            Edit::SetDiagPort { port: Port(4444) },
+        ],
+    );
+    assert_eq!(
+        e.text,
+        with(
+            SERVER,
+            "trojan_port = 58443\n",
+            "trojan_port = 4443\ndiag_port = 4444\n"
+        )
+    );
+    assert_eq!(
+        e.summary,
+        vec!["set trojan_port 4443", "set diag_port 4444"]
+    );
+    let e = ok(
+        Role::Client,
+        CLIENT,
+        &[Edit::SetSocksAddress {
+            address: "127.0.0.1:1080".parse().unwrap(),
+        }],
+    );
+    assert_eq!(
+        e.text,
+        with(
+            CLIENT,
+            "socks_address = \"127.0.0.1:51180\"",
+            "socks_address = \"127.0.0.1:1080\""
+        )
+    );
+    let e = refused(
+        Role::Server,
+        SERVER,
+        &[Edit::SetTrojanPort { port: Port(0) }],
+    );
+    assert_eq!(e.kind, EditErrorKind::Usage);
+    assert_eq!(e.to_string(), "server.trojan_port: must be 1-65535");
+    // The validator still judges the result: the two ports must differ.
+    let e = refused(
+        Role::Server,
+        SERVER,
+        &[Edit::SetDiagPort { port: Port(58443) }],
+    );
+    assert_eq!(e.key, "server.diag_port");
+    let e = refused(
+        Role::Client,
+        CLIENT,
+        &[Edit::SetTrojanPort { port: Port(1) }],
+    );
+    assert_eq!(e.kind, EditErrorKind::Usage);
+}

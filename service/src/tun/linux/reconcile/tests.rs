@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use xp2p_core::Role;
 use xp2p_store::tunstate::{self, MainRoute, Mode, Phase, Route, Rule, TunState, TunTarget};
 
+use super::super::netops::{Link, NetOps};
 use super::Reconciler;
-use crate::tun::netops::{Link, NetOps};
 
 #[derive(Default)]
 struct Net {
