@@ -120,6 +120,9 @@ pub enum ClientCommand {
     /// Local ports forwarded through the tunnel to a target host.
     #[command(subcommand)]
     Forward(ForwardCommand),
+    /// Reverse bridges: let the server reach this client's LAN through the tunnel.
+    #[command(subcommand)]
+    Reverse(BridgeCommand),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,9 @@ pub struct ServerModeArgs {
 /// How a mode switch is applied (as `xp2p apply`).
 #[derive(Debug, Args)]
 pub struct ModeApplyArgs {
+    /// Show the diff of the TOML and of the compiled config; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Wait for the apply's outcome (exit codes as `xp2p apply --wait`).
     #[arg(long)]
     pub wait: bool,
@@ -184,6 +190,82 @@ pub enum ServerCommand {
     /// The server's TLS certificate: set (checked) or show.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Reverse channels into the LANs behind clients (`redirect add --via <channel>`).
+    #[command(subcommand)]
+    Reverse(ChannelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Add a reverse channel for a user (its client must add the bridge).
+    Add {
+        /// The user whose client carries the channel.
+        #[arg(long)]
+        user: String,
+        /// The channel's key (default: from the label).
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Channels: key, user, tag, state.
+    List(ListArgs),
+    Enable {
+        key: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    Disable {
+        key: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Delete a channel (refused while a redirect or forward goes via it, unless --cascade).
+    Remove {
+        key: String,
+        #[arg(long)]
+        cascade: bool,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Add the bridge of a reverse channel through an endpoint (its user and host by default).
+    Add {
+        /// The endpoint whose server carries the channel.
+        #[arg(long)]
+        endpoint: String,
+        /// The bridge's key (default: from the host).
+        #[arg(long)]
+        key: Option<String>,
+        /// The user label the server knows this client by (default: the endpoint's).
+        #[arg(long)]
+        user: Option<String>,
+        /// The server's host as its links name it (default: the endpoint's).
+        #[arg(long)]
+        host: Option<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Bridges: key, endpoint, tag, state.
+    List(ListArgs),
+    Enable {
+        key: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    Disable {
+        key: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    Remove {
+        key: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
 }
 
 /// How an edit of Desired is written and applied (every edit command).
@@ -219,6 +301,9 @@ pub enum UserCommand {
         /// The credential (default: a new UUIDv4).
         #[arg(long)]
         credential: Option<String>,
+        /// Also add a reverse channel for this user (the server reaches its client's LAN).
+        #[arg(long)]
+        reverse: bool,
         #[command(flatten)]
         edit: EditArgs,
     },
@@ -264,9 +349,12 @@ pub enum UserCommand {
         #[command(flatten)]
         edit: EditArgs,
     },
-    /// Delete a user's block from Desired.
+    /// Delete a user's block from Desired (refused while it has a reverse channel, unless --cascade).
     Remove {
         label: String,
+        /// Also remove its reverse channels and what goes via them.
+        #[arg(long)]
+        cascade: bool,
         #[command(flatten)]
         edit: EditArgs,
     },
@@ -462,6 +550,10 @@ pub struct ClientDeployArgs {
     /// 127.0.0.1:51180 for a new file).
     #[arg(long, value_name = "ADDR")]
     pub socks: Option<std::net::SocketAddr>,
+    /// Set up no reverse channel (by default the server adds one for the new
+    /// user and this client the matching bridge).
+    #[arg(long)]
+    pub no_reverse: bool,
     /// One JSON object per step on stdout.
     #[arg(long)]
     pub json: bool,
@@ -653,6 +745,10 @@ pub struct PingArgs {
     /// Only this endpoint (default: every endpoint of the client's Live config).
     #[arg(long, value_name = "TAG")]
     pub endpoint: Option<String>,
+    /// Server: one probe of this reverse channel (its key, or its tag) through
+    /// the portal to the client's responder; exit 1 when it is down.
+    #[arg(long, value_name = "KEY", conflicts_with = "endpoint")]
+    pub channel: Option<String>,
     #[arg(long, default_value_t = 3)]
     pub count: u32,
     #[arg(long)]

@@ -1,7 +1,8 @@
 //! End-to-end tests of `xp2p client deploy` / `xp2p server deploy` with the real
 //! core (v2ray): two processes with separate CONFIG_ROOTs on loopback, the
-//! refusals (wrong secret, altered or expired link, a second session for one
-//! link), and deploying beside running services without touching them.
+//! reverse channel a default deploy sets up on both sides (and `--no-reverse`),
+//! the refusals (wrong secret, altered or expired link, a second session for
+//! one link), and deploying beside running services without touching them.
 //!
 //! Every deploy process gets its own TMPDIR, so "no temporary core and no temp
 //! directory left behind" is checked on exactly what that deploy created.
@@ -179,6 +180,14 @@ fn assert_nothing_written(root: &TestRoot) {
     }
 }
 
+/// The role's Live `xray.json`, parsed.
+fn live_config(root: &TestRoot, role: &str) -> serde_json::Value {
+    let p = root
+        .path()
+        .join(format!(".state/live/config-{role}/xray.json"));
+    serde_json::from_slice(&read_bytes(&p)).unwrap_or(serde_json::Value::Null)
+}
+
 fn tmpdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("xp2p-deploy-test-")
@@ -245,6 +254,34 @@ fn deploy_then_services_give_a_working_tunnel() {
         client_toml.contains("pinned_peer_cert_sha256"),
         "{client_toml}"
     );
+    // By default the server adds a reverse channel for the new user and the
+    // client the bridge through the new endpoint, both naming one domain.
+    let user = c_out
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest_sent: user "))
+        .expect("the client names its user")
+        .to_string();
+    let name = xp2p_core::desired::names::reverse_name(&user, "127.0.0.1");
+    let server_toml = server.read("xp2p-server.toml");
+    assert!(
+        server_toml.contains("[server.reverse_channels.")
+            && server_toml.contains(&format!("domain = \"{name}\"")),
+        "{server_toml}"
+    );
+    assert!(
+        client_toml.contains("[client.reverse.127-0-0-1]")
+            && client_toml.contains(&format!("domain = \"{name}\""))
+            && client_toml.contains("endpoint_tag = \"proxy-127-0-0-1\""),
+        "{client_toml}"
+    );
+    assert!(
+        s_out.contains("reverse channel ") && s_out.contains(&name),
+        "{s_out}"
+    );
+    assert!(
+        c_out.contains("reverse bridge 127-0-0-1") && c_out.contains(&name),
+        "{c_out}"
+    );
     assert_clean(tmp.path());
 
     let _reapers = (
@@ -260,6 +297,19 @@ fn deploy_then_services_give_a_working_tunnel() {
         s_svc.log(),
         c_svc.log()
     );
+    // Both compiled and running: the server's portal and the client's bridge
+    // name the same domain.
+    let (s_live, c_live) = (
+        live_config(&server, "server"),
+        live_config(&client, "client"),
+    );
+    let portals = &s_live["reverse"]["portals"];
+    let bridges = &c_live["reverse"]["bridges"];
+    assert_eq!(portals.as_array().map(Vec::len), Some(1), "{s_live}");
+    assert_eq!(bridges.as_array().map(Vec::len), Some(1), "{c_live}");
+    assert_eq!(portals[0]["domain"], name.as_str(), "{s_live}");
+    assert_eq!(bridges[0]["domain"], portals[0]["domain"], "{c_live}");
+    assert_eq!(bridges[0]["tag"], portals[0]["tag"]);
     let origin = HttpOrigin::start(ORIGIN_IP);
     let socks_addr = SocketAddr::from(([127, 0, 0, 1], socks));
     assert!(
@@ -430,6 +480,7 @@ fn one_deploy_per_link() {
         user: "raw".into(),
         profile: None,
         mode: "proxy".into(),
+        reverse: false,
     });
     let mut a = RawSession::open(&link);
     a.send(&manifest);
@@ -493,12 +544,20 @@ fn an_interrupted_server_stops_its_temporary_core_and_writes_nothing() {
         user: "raw".into(),
         profile: None,
         mode: "proxy".into(),
+        reverse: true,
     }));
-    // The result arrives once the server's temporary core listens.
+    // The result arrives once the server's temporary core listens; it names
+    // the reverse channel the server would write with the user.
     loop {
         match a.recv() {
             Incoming::Message(ServerMsg::Result(r)) => {
                 assert!(r.ok);
+                let ch = r.reverse.expect("a reverse channel was asked for");
+                assert_eq!(
+                    (ch.key.as_str(), ch.domain.as_str()),
+                    ("raw", "raw127-0-0-1.rev")
+                );
+                assert_eq!(ch.tag, ch.domain);
                 break;
             }
             Incoming::Message(ServerMsg::Progress { .. }) => {}
@@ -580,7 +639,7 @@ fn deploy_beside_running_services_leaves_them_alone() {
         })
     };
 
-    let mut c = client_deploy(&client, tmp.path(), port, &[]);
+    let mut c = client_deploy(&client, tmp.path(), port, &["--no-reverse"]);
     let link = c.link();
     let s = server_deploy(&server, tmp.path(), &link, port);
     // While both temporary cores run, the services' cores and ports are untouched.
@@ -675,6 +734,18 @@ fn deploy_beside_running_services_leaves_them_alone() {
     assert!(
         client_toml.contains("proxy-localhost") || client_toml.contains("hostname = \"localhost\"")
     );
+    // `--no-reverse`: no channel, no bridge, in Desired or in what runs.
+    assert!(!server_toml.contains("reverse"), "{server_toml}");
+    assert!(!client_toml.contains("reverse"), "{client_toml}");
+    assert!(
+        !s_out.contains("reverse") && !c_out.contains("reverse"),
+        "{s_out}\n{c_out}"
+    );
+    for (root, role) in [(&server, "server"), (&client, "client")] {
+        let live = live_config(root, role);
+        assert!(live.is_object(), "{role} Live");
+        assert!(live.get("reverse").is_none(), "{role}: {live}");
+    }
     assert!(
         wait_until(LONG, fetch),
         "the tunnel works after the services applied"

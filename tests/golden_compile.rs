@@ -394,3 +394,256 @@ fn server_structure() {
         "runtime.json copies the key"
     );
 }
+
+// --- reverse channels (tests/golden/reverse/) ------------------------------
+
+/// A CONFIG_ROOT holding the reverse-channel inputs (two channels per role).
+/// `real_cert`: a self-signed certificate the real core can load, instead of
+/// the fixed fake bytes the golden digest needs.
+fn reverse_root(real_cert: bool) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("xp2p-golden-rev-")
+        .tempdir()
+        .unwrap();
+    support::copy_dir(&golden_dir().join("reverse/input"), dir.path());
+    if real_cert {
+        support::write_self_signed_cert(dir.path(), "vpn.example.com");
+    } else {
+        let tls = dir.path().join("tls/server");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(tls.join("cert.pem"), FAKE_CERT).unwrap();
+        std::fs::write(tls.join("key.pem"), FAKE_KEY).unwrap();
+    }
+    dir
+}
+
+/// One word per rule of a config with reverse channels.
+fn classify_reverse(rule: &Value) -> String {
+    let out = rule["outboundTag"].as_str().unwrap_or("");
+    let inbound = rule["inboundTag"][0].as_str().unwrap_or("");
+    if inbound.ends_with(".rev") {
+        return match (rule["domain"][0].as_str(), rule["ip"][0].as_str()) {
+            (Some(d), _) | (None, Some(d)) => format!("bridge {inbound} {d}->{out}"),
+            (None, None) => format!("bridge {inbound}->{out}"),
+        };
+    }
+    if inbound == "xp2p-diag-in" {
+        return format!("probe-in->{out}");
+    }
+    if rule.get("user").is_some() {
+        let users: Vec<&str> = rule["user"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap())
+            .collect();
+        return format!(
+            "portal {} [{}]->{out}",
+            rule["domain"][0].as_str().unwrap(),
+            users.join(",")
+        );
+    }
+    if let Some(ip) = rule["ip"][0].as_str()
+        && ip.starts_with("127.254.")
+    {
+        return format!(
+            "channel-marker {ip}:{}->{out}",
+            rule["port"].as_str().unwrap()
+        );
+    }
+    classify(rule)
+}
+
+#[test]
+fn reverse_goldens() {
+    for (role, name) in [(Role::Client, "client"), (Role::Server, "server")] {
+        let root = reverse_root(false);
+        let c = compile_in(root.path(), role);
+        check_golden(
+            &format!("reverse/{name}.xray.json"),
+            &redact(&c.xray_json, root.path()),
+        );
+        // deterministic
+        let again = compile_in(root.path(), role);
+        assert_eq!(c.xray_json, again.xray_json, "{role}");
+    }
+}
+
+#[test]
+fn reverse_client_bridges_and_rule_order() {
+    let root = reverse_root(false);
+    let c = compile_in(root.path(), Role::Client);
+    let x = json(&c.xray_json);
+    // bridges in key order (`edge`, `vpn`); the disabled `old` is left out
+    assert_eq!(
+        x["reverse"],
+        serde_json::json!({"bridges": [
+            {"tag": "alice-xp2p-localedge-example-net.rev", "domain": "alice-xp2p-localedge-example-net.rev"},
+            {"tag": "alice-xp2p-localvpn-example-com.rev", "domain": "alice-xp2p-localvpn-example-com.rev"},
+        ]})
+    );
+    assert!(x.get("reverse").unwrap().get("portals").is_none());
+    // endpoints first (the default route), `direct`, then the Mux copy of
+    // the Trojan endpoint a bridge uses, then the way to the responder that
+    // answers channel probes
+    assert_eq!(
+        tags(&x["outbounds"]),
+        [
+            "proxy-vpn-example-com",
+            "proxy-edge",
+            "direct",
+            "xp2p-rev-proxy-vpn-example-com",
+            "xp2p-diag"
+        ]
+    );
+    assert_eq!(
+        x["outbounds"][4]["settings"]["redirect"], "127.0.0.1:62025",
+        "client.diag_port's default"
+    );
+    assert_eq!(c.runtime.diag_port, Some(62025));
+    let copy = &x["outbounds"][3];
+    assert_eq!(
+        copy["mux"],
+        serde_json::json!({"enabled": true, "concurrency": 1})
+    );
+    assert_eq!(copy["settings"], x["outbounds"][0]["settings"]);
+    assert_eq!(copy["streamSettings"], x["outbounds"][0]["streamSettings"]);
+    assert!(x["outbounds"][1].get("mux").is_none());
+    let rules = x["routing"]["rules"].as_array().unwrap();
+    let kinds: Vec<String> = rules.iter().map(classify_reverse).collect();
+    assert_eq!(
+        kinds,
+        [
+            "bypass",
+            "bypass",
+            // system slot: the bridges' rules, then the diagnostics markers
+            "bridge alice-xp2p-localedge-example-net.rev full:alice-xp2p-localedge-example-net.rev->proxy-edge",
+            // channel probes (127.254.0.0/16) end at the responder
+            "bridge alice-xp2p-localedge-example-net.rev 127.254.0.0/16->xp2p-diag",
+            "bridge alice-xp2p-localedge-example-net.rev->direct",
+            // over the Trojan endpoint through its Mux copy
+            "bridge alice-xp2p-localvpn-example-com.rev full:alice-xp2p-localvpn-example-com.rev->xp2p-rev-proxy-vpn-example-com",
+            "bridge alice-xp2p-localvpn-example-com.rev 127.254.0.0/16->xp2p-diag",
+            "bridge alice-xp2p-localvpn-example-com.rev->direct",
+            "system-marker->proxy-vpn-example-com",
+            "system-marker->proxy-edge",
+            "redirect 10.20.0.0/16->proxy-vpn-example-com",
+        ],
+        "{}",
+        serde_json::to_string_pretty(rules).unwrap()
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for rule in rules {
+        let t = rule_tag(rule);
+        assert!(is_managed_rule_tag(t), "{rule}");
+        assert!(seen.insert(t.to_string()), "duplicate ruleTag {t}");
+    }
+}
+
+#[test]
+fn reverse_server_portals_and_rules() {
+    let root = reverse_root(false);
+    let c = compile_in(root.path(), Role::Server);
+    let x = json(&c.xray_json);
+    // portals in key order; the disabled `carol` is left out
+    assert_eq!(
+        x["reverse"],
+        serde_json::json!({"portals": [
+            {"tag": "alice-xp2p-localvpn-example-com.rev", "domain": "alice-xp2p-localvpn-example-com.rev"},
+            {"tag": "bob-nas.rev", "domain": "bob-nas.rev"},
+        ]})
+    );
+    // a portal is not an outbound of the list; channel probes enter through
+    // a loopback SOCKS inbound whose other traffic is dropped
+    assert_eq!(
+        tags(&x["outbounds"]),
+        ["direct", "xp2p-diag", "xp2p-diag-drop"]
+    );
+    assert_eq!(x["outbounds"][2]["protocol"], "blackhole");
+    let probe_in = x["inbounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tag"] == "xp2p-diag-in")
+        .unwrap();
+    assert_eq!(
+        (
+            &probe_in["listen"],
+            &probe_in["port"],
+            &probe_in["protocol"]
+        ),
+        (&"127.0.0.1".into(), &62024.into(), &"socks".into())
+    );
+    // runtime.json: where the service probes each enabled channel
+    let channels: Vec<(&str, &str, &str)> = c
+        .runtime
+        .channels
+        .iter()
+        .map(|ch| (ch.key.as_str(), ch.tag.as_str(), ch.marker.as_str()))
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            (
+                "alice",
+                "alice-xp2p-localvpn-example-com.rev",
+                "127.254.0.1:62023"
+            ),
+            ("bob", "bob-nas.rev", "127.254.0.2:62023"),
+        ]
+    );
+    let rules = x["routing"]["rules"].as_array().unwrap();
+    let kinds: Vec<String> = rules.iter().map(classify_reverse).collect();
+    assert_eq!(
+        kinds,
+        [
+            // system slot: per channel a marker and the bridge's connections
+            // (the rotated user under both emails) into the portal
+            "channel-marker 127.254.0.1/32:62023->alice-xp2p-localvpn-example-com.rev",
+            "portal full:alice-xp2p-localvpn-example-com.rev [alice@xp2p.local,alice@xp2p.local~previous]->alice-xp2p-localvpn-example-com.rev",
+            "channel-marker 127.254.0.2/32:62023->bob-nas.rev",
+            "portal full:bob-nas.rev [bob@xp2p.local]->bob-nas.rev",
+            // the probe inbound reaches the markers above and nothing else
+            "probe-in->xp2p-diag-drop",
+            "system-marker->xp2p-diag",
+            // managed: the forward and the redirects via the channels
+            "forward->alice-xp2p-localvpn-example-com.rev",
+            "redirect domain:nas.bob.lan->bob-nas.rev",
+            "redirect 10.77.0.0/16->alice-xp2p-localvpn-example-com.rev",
+        ],
+        "{}",
+        serde_json::to_string_pretty(rules).unwrap()
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for rule in rules {
+        let t = rule_tag(rule);
+        assert!(is_managed_rule_tag(t), "{rule}");
+        assert!(seen.insert(t.to_string()), "duplicate ruleTag {t}");
+    }
+}
+
+/// The real core accepts both configs (`v2ray -test`); skipped without it.
+#[test]
+fn reverse_configs_pass_the_real_core() {
+    if !support::v2ray_available() {
+        eprintln!("skipping: {} is not installed", support::V2RAY);
+        return;
+    }
+    for role in Role::ALL {
+        let root = reverse_root(true);
+        let c = compile_in(root.path(), role);
+        let config = root.path().join(format!("{role}.xray.json"));
+        std::fs::write(&config, &c.xray_json).unwrap();
+        let out = std::process::Command::new(support::V2RAY)
+            .args(["-test", "-config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{role}: v2ray -test refused the config:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

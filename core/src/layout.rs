@@ -145,6 +145,11 @@ impl Layout {
         self.state_dir().join("tunnel-health.json")
     }
 
+    /// Last probe per server reverse channel (written by the service).
+    pub fn channel_health(&self) -> PathBuf {
+        self.state_dir().join("channel-health.json")
+    }
+
     pub fn journal(&self) -> PathBuf {
         self.state_dir().join("journal.jsonl")
     }

@@ -11,11 +11,13 @@ pub const REDACTED: &str = "<redacted>";
 
 /// Keys whose value is a credential or key material in a core config or in
 /// Desired (`id` is a VLESS/VMess user id; `active_credential`,
-/// `previous_credential…` are the server users' credentials).
+/// `previous_credential…` are the server users' credentials; `pass` is a
+/// socks/http outbound user's password in a snippet).
 fn is_secret_key(key: &str) -> bool {
     matches!(
         key,
         "password"
+            | "pass"
             | "id"
             | "credential"
             | "active_credential"

@@ -52,6 +52,17 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// A reverse channel as the server's last probe saw it (server → portal →
+    /// the client's bridge → the client's responder).
+    pub enum ChannelState {
+        Up => "up",
+        Down => "down",
+        /// In Live, not probed yet (or probes are off).
+        Unknown => "unknown",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundHealth {
     pub tag: String,
@@ -79,6 +90,72 @@ pub struct TunnelHealth {
     pub rtt_ms: Option<f64>,
     pub error: Option<String>,
     pub at: String,
+}
+
+/// The last probe of one reverse channel (`xp2p ping --channel`'s path).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelHealth {
+    /// `[server.reverse_channels.<key>]`.
+    pub key: String,
+    /// The portal's tag.
+    pub tag: String,
+    pub state: ChannelState,
+    pub rtt_ms: Option<f64>,
+    pub error: Option<String>,
+    /// When the probe ran (RFC 3339); empty when never probed.
+    pub at: String,
+}
+
+impl ChannelHealth {
+    /// One probe's outcome: up with its round trip, or down with the reason.
+    pub fn from_probe(
+        ch: &crate::compile::runtime::RuntimeChannel,
+        probe: Result<std::time::Duration, String>,
+        at: &str,
+    ) -> ChannelHealth {
+        let (state, rtt_ms, error) = match probe {
+            Ok(rtt) => (
+                ChannelState::Up,
+                Some((rtt.as_secs_f64() * 100_000.0).round() / 100.0),
+                None,
+            ),
+            Err(e) => (ChannelState::Down, None, Some(e)),
+        };
+        ChannelHealth {
+            key: ch.key.clone(),
+            tag: ch.tag.clone(),
+            state,
+            rtt_ms,
+            error,
+            at: at.to_string(),
+        }
+    }
+}
+
+/// What status shows of the channels: every channel Live compiles, in Live's
+/// order, with its last recorded probe when that probe was of the same channel
+/// (key and tag); `unknown` otherwise. Records of channels Live no longer has
+/// are left out.
+pub fn channels_view(
+    live: &[crate::compile::runtime::RuntimeChannel],
+    probed: &[ChannelHealth],
+) -> Vec<ChannelHealth> {
+    live.iter()
+        .map(|ch| {
+            probed
+                .iter()
+                .find(|p| p.key == ch.key && p.tag == ch.tag)
+                .cloned()
+                .unwrap_or_else(|| ChannelHealth {
+                    key: ch.key.clone(),
+                    tag: ch.tag.clone(),
+                    state: ChannelState::Unknown,
+                    rtt_ms: None,
+                    error: None,
+                    at: String::new(),
+                })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +196,9 @@ pub struct RoleView {
     /// Client: the last probe of each endpoint through the tunnel.
     #[serde(default)]
     pub tunnels: Vec<TunnelHealth>,
+    /// Server: the last probe of each reverse channel Live compiles.
+    #[serde(default)]
+    pub channels: Vec<ChannelHealth>,
 }
 
 /// What status shows of a published slot's runtime.json.
@@ -287,4 +367,57 @@ pub fn last_attempt(records: &[Record], role: Role) -> Option<AttemptView> {
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::compile::runtime::RuntimeChannel;
+
+    fn ch(key: &str, tag: &str) -> RuntimeChannel {
+        RuntimeChannel {
+            key: key.into(),
+            tag: tag.into(),
+            marker: "127.254.0.1:62023".into(),
+        }
+    }
+
+    #[test]
+    fn a_probe_is_up_with_its_rtt_or_down_with_its_reason() {
+        let up = ChannelHealth::from_probe(&ch("a", "a.rev"), Ok(Duration::from_micros(1234)), "t");
+        assert_eq!(
+            (up.state, up.rtt_ms, up.error.as_deref()),
+            (ChannelState::Up, Some(1.23), None)
+        );
+        let down = ChannelHealth::from_probe(&ch("a", "a.rev"), Err("refused".into()), "t");
+        assert_eq!(
+            (down.state, down.rtt_ms, down.error.as_deref()),
+            (ChannelState::Down, None, Some("refused"))
+        );
+        assert_eq!(
+            serde_json::to_value(&down).unwrap()["state"],
+            serde_json::json!("down")
+        );
+    }
+
+    #[test]
+    fn the_view_follows_live_not_stale_records() {
+        let live = [ch("a", "a.rev"), ch("b", "b.rev")];
+        let probed = [
+            ChannelHealth::from_probe(&ch("b", "b.rev"), Err("refused".into()), "t1"),
+            // a channel Live no longer has, and `a` under its old tag
+            ChannelHealth::from_probe(&ch("gone", "g.rev"), Ok(Duration::ZERO), "t0"),
+            ChannelHealth::from_probe(&ch("a", "old.rev"), Ok(Duration::ZERO), "t0"),
+        ];
+        let v = channels_view(&live, &probed);
+        let states: Vec<(&str, ChannelState)> =
+            v.iter().map(|c| (c.key.as_str(), c.state)).collect();
+        assert_eq!(
+            states,
+            [("a", ChannelState::Unknown), ("b", ChannelState::Down)]
+        );
+        assert!(channels_view(&[], &probed).is_empty());
+    }
 }

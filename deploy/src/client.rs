@@ -1,8 +1,11 @@
 //! `xp2p client deploy`: make the link, dial the server until it expires, run
 //! the sealed session, validate end to end through a temporary core, then write
 //! Desired and `apply.request` and confirm. Every check that can fail before the
-//! operator copies the link (host, existing endpoint, core) runs first. After an
-//! error from the server the client stops: it never retries.
+//! operator copies the link (host, existing endpoint or bridge, core) runs
+//! first. After an error from the server the client stops: it never retries.
+//! Unless `--no-reverse`, the manifest asks the server for a reverse channel
+//! for the new user and the client writes the matching bridge (see
+//! [`crate::reverse`]).
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -12,7 +15,7 @@ use super::client_desired::{self, ClientEdit, Written};
 use super::conn::{LineConn, SealedConn, SessionError};
 use super::error::DeployError;
 use super::progress::{Event, Mode, Step};
-use super::{DIAL_TIMEOUT, READ_TIMEOUT, client_probe, rfc3339, unix_now};
+use super::{DIAL_TIMEOUT, READ_TIMEOUT, client_probe, reverse, rfc3339, unix_now};
 use crate::desired::Protocol;
 use crate::desired::names::{endpoint_tag_for, is_host};
 use crate::layout::Layout;
@@ -20,8 +23,8 @@ use crate::link::channel::ChannelError;
 use crate::link::deploy_link::is_user_label;
 use crate::link::message::CodecError;
 use crate::link::{
-    Channel, ClientMsg, DeployLink, DeployResult, Incoming, Manifest, Refusal, Secret, ServerMsg,
-    SessionKeys, SessionNonce, Side,
+    Channel, ClientMsg, DeployLink, DeployResult, Incoming, Manifest, Refusal, ReverseChannel,
+    Secret, ServerMsg, SessionKeys, SessionNonce, Side,
 };
 use crate::role::Role;
 use xp2p_core::links::TunnelLink;
@@ -42,6 +45,8 @@ pub struct ClientOptions {
     pub user: Option<String>,
     /// SOCKS address to write; `None` keeps the current one (default for a new file).
     pub socks: Option<SocketAddr>,
+    /// Set up a reverse channel for the new user (`false`: `--no-reverse`).
+    pub reverse: bool,
 }
 
 /// What a successful client deploy did.
@@ -52,6 +57,9 @@ pub struct ClientDone {
     pub port: u16,
     pub protocol: Protocol,
     pub user: String,
+    /// The bridge written (`[client.reverse.<key>]`) and the domain it shares
+    /// with the server's channel.
+    pub bridge: Option<(String, String)>,
     pub desired: PathBuf,
 }
 
@@ -81,7 +89,6 @@ pub fn run(
     let base = client_desired::read_base(layout, step)?;
     let tag = endpoint_tag_for(&opts.host);
     client_desired::ensure_tag_free(&base, &tag, step)?;
-    let core = client_desired::find_core(layout, &base)?;
     let now = unix_now();
     let user = opts
         .user
@@ -92,6 +99,10 @@ pub fn run(
             "--user `{user}` must be 1-64 of letters, digits, `.`, `_`, `@`, `+`, `-`"
         )));
     }
+    if opts.reverse {
+        reverse::plan_bridge(base.model.as_ref(), &user, &opts.host, step)?;
+    }
+    let core = client_desired::find_core(layout, &base)?;
     let exp = now.saturating_add(opts.ttl.as_secs());
     let secret =
         Secret::generate().map_err(|e| DeployError::new(step, "internal", e.to_string()))?;
@@ -132,6 +143,7 @@ pub fn run(
         user: user.clone(),
         profile: None,
         mode: mode.as_str().into(),
+        reverse: opts.reverse,
     }))
     .map_err(|e| net(&e))?;
     report(&Event::step(Step::ManifestSent, format!("user {user}")));
@@ -143,6 +155,18 @@ pub fn run(
     let tl = TunnelLink::parse(&result.link).map_err(protocol_err)?;
     let endpoint =
         client_desired::deployed_endpoint(&opts.host, &user, &tl, &result).map_err(protocol_err)?;
+    let bridge = match bridge_for(opts, &user, &result) {
+        Ok(b) => b,
+        Err(e) => {
+            finish_failed(&mut sc, "fail client-reverse");
+            return Err(e);
+        }
+    };
+    if opts.reverse && bridge.is_none() {
+        report(&Event::Note(
+            "the server set up no reverse channel (it predates them): no bridge written; add both later with `xp2p server reverse add` and `xp2p client reverse add`".into(),
+        ));
+    }
 
     let step = Step::Validating;
     report(&Event::step(
@@ -169,6 +193,7 @@ pub fn run(
         endpoint: endpoint.clone(),
         mode: opts.mode,
         socks: opts.socks,
+        bridge: bridge.clone(),
     };
     let written = match client_desired::commit(layout, &core, &edit) {
         Ok(w) => w,
@@ -195,8 +220,31 @@ pub fn run(
         port: tl.port,
         protocol: tl.protocol,
         user,
+        bridge: written.bridge_key.clone().zip(bridge.map(|c| c.domain)),
         desired: layout.desired_toml(Role::Client),
     })
+}
+
+/// The server's reverse channel the bridge must match: checked against the
+/// name this client's bridge derives; one the client did not ask for is a
+/// protocol error (nothing is written on either side then).
+fn bridge_for(
+    opts: &ClientOptions,
+    user: &str,
+    result: &DeployResult,
+) -> Result<Option<ReverseChannel>, DeployError> {
+    let step = Step::Validating;
+    match (&result.reverse, opts.reverse) {
+        (None, _) => Ok(None),
+        (Some(_), false) => Err(DeployError::new(
+            step,
+            "protocol",
+            "the server set up a reverse channel although this client sent --no-reverse",
+        )),
+        (Some(ch), true) => reverse::check_answer(user, &opts.host, ch)
+            .map(|()| Some(ch.clone()))
+            .map_err(|m| DeployError::new(step, "reverse_mismatch", m)),
+    }
 }
 
 /// Dials until the link expires: 2 s between tries, then one more each time, up to 5 s.
@@ -379,5 +427,68 @@ fn confirm(
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(reverse: bool) -> ClientOptions {
+        ClientOptions {
+            host: "10.0.0.1".into(),
+            port: 62025,
+            trojan_port: None,
+            mode: None,
+            ttl: Duration::from_secs(60),
+            user: None,
+            socks: None,
+            reverse,
+        }
+    }
+
+    fn result(reverse: Option<ReverseChannel>) -> DeployResult {
+        DeployResult {
+            ok: true,
+            link: String::new(),
+            server_name: "vpn.example.com".into(),
+            cert_sha256: "ab".repeat(32),
+            validate_port: 1,
+            echo_port: 2,
+            reverse,
+        }
+    }
+
+    fn channel(domain: &str) -> ReverseChannel {
+        ReverseChannel {
+            key: "alice".into(),
+            tag: domain.into(),
+            domain: domain.into(),
+        }
+    }
+
+    #[test]
+    fn the_servers_channel_must_be_asked_for_and_match() {
+        let ok = channel("alice10-0-0-1.rev");
+        assert_eq!(
+            bridge_for(&opts(true), "alice", &result(Some(ok.clone()))).unwrap(),
+            Some(ok.clone())
+        );
+        // An older server names none: no bridge, no error.
+        assert_eq!(
+            bridge_for(&opts(true), "alice", &result(None)).unwrap(),
+            None
+        );
+        assert_eq!(
+            bridge_for(&opts(false), "alice", &result(None)).unwrap(),
+            None
+        );
+        let e = bridge_for(&opts(false), "alice", &result(Some(ok))).unwrap_err();
+        assert_eq!(e.code, "protocol");
+        // Named after the server's own host instead of the dialed one.
+        let other = channel("alicevpn-example-com.rev");
+        let e = bridge_for(&opts(true), "alice", &result(Some(other))).unwrap_err();
+        assert_eq!(e.code, "reverse_mismatch");
+        assert!(e.message.contains("alice10-0-0-1.rev"), "{e:?}");
     }
 }

@@ -1,8 +1,9 @@
 //! The client's side of Desired for a deploy: the endpoint the server's result
-//! describes, appended to `xp2p-client.toml` by the one Desired editor (typed
-//! edits; the file is created when missing; existing endpoints, comments and
-//! layout kept), the mode and SOCKS address when asked, the commit under the role
-//! lock, and the restore if the server then fails.
+//! describes and the reverse bridge matching the server's channel, appended to
+//! `xp2p-client.toml` by the one Desired editor in one batch (typed edits; the
+//! file is created when missing; existing endpoints, comments and layout kept),
+//! the mode and SOCKS address when asked, the commit under the role lock, and
+//! the restore (of both) if the server then fails.
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,7 @@ use crate::desired::mode::ModeChange;
 use crate::desired::names::endpoint_tag_for;
 use crate::desired::{ClientDesired, Endpoint, TunMode, load};
 use crate::layout::Layout;
-use crate::link::DeployResult;
+use crate::link::{DeployResult, ReverseChannel};
 use crate::role::Role;
 use xp2p_core::coreproc::CoreInfo;
 use xp2p_core::desired::edit::Edit;
@@ -98,27 +99,85 @@ pub struct ClientEdit {
     pub mode: Option<Mode>,
     /// `None` keeps the current SOCKS address (the default for a new file).
     pub socks: Option<SocketAddr>,
+    /// The server's reverse channel: a bridge naming the same domain goes
+    /// through the new endpoint (`None`: no bridge).
+    pub bridge: Option<ReverseChannel>,
 }
 
-/// The candidate TOML: `base` with the endpoint appended (and the SOCKS
-/// address and mode set, when asked).
+/// A planned client Desired.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub toml: String,
+    /// The key of the bridge added, in `[client.reverse.<key>]`.
+    pub bridge_key: Option<String>,
+}
+
+/// The candidate TOML: `base` with the endpoint (and the bridge through it)
+/// appended, and the SOCKS address and mode set, when asked.
 pub fn plan(
     layout: &Layout,
     base: &ClientBase,
     edit: &ClientEdit,
     step: Step,
-) -> Result<String, DeployError> {
+) -> Result<Planned, DeployError> {
     let tag = edit.endpoint.effective_tag();
     ensure_tag_free(base, &tag, step)?;
+    let (user, host) = (&edit.endpoint.user, &edit.endpoint.hostname);
+    let bridge_key = match &edit.bridge {
+        Some(ch) => {
+            super::reverse::check_answer(user, host, ch)
+                .map_err(|m| DeployError::new(step, "reverse_mismatch", m))?;
+            Some(super::reverse::plan_bridge(
+                base.model.as_ref(),
+                user,
+                host,
+                step,
+            )?)
+        }
+        None => None,
+    };
     let src = match &base.bytes {
         Some(b) => String::from_utf8_lossy(b).into_owned(),
         None => HEADER.to_string(),
     };
-    edit_text(layout, ROLE, &src, &edits(edit, &tag), step)
+    let toml = edit_text(
+        layout,
+        ROLE,
+        &src,
+        &edits(edit, &tag, bridge_key.as_deref()),
+        step,
+    )?;
+    if let (Some(key), Some(ch)) = (&bridge_key, &edit.bridge) {
+        ensure_written(&toml, key, ch, step)?;
+    }
+    Ok(Planned { toml, bridge_key })
+}
+
+/// The bridge in `toml` names the server's channel (the editor derives the
+/// tag and domain itself from the endpoint's user and host).
+fn ensure_written(
+    toml: &str,
+    key: &str,
+    ch: &ReverseChannel,
+    step: Step,
+) -> Result<(), DeployError> {
+    let m = load::parse_client(std::path::Path::new("xp2p-client.toml"), toml)
+        .map_err(|p| DeployError::new(step, "internal", p.to_string()))?;
+    match m.client.reverse.get(key) {
+        Some(b) if b.effective_tag() == ch.tag && b.effective_domain() == ch.domain => Ok(()),
+        _ => Err(DeployError::new(
+            step,
+            "reverse_mismatch",
+            format!(
+                "client.reverse.{key} would not name the server's channel `{}`",
+                ch.domain
+            ),
+        )),
+    }
 }
 
 /// The typed edits of a client deploy, in the order they are written.
-fn edits(edit: &ClientEdit, tag: &str) -> Vec<Edit> {
+fn edits(edit: &ClientEdit, tag: &str, bridge_key: Option<&str>) -> Vec<Edit> {
     let mut edits = Vec::new();
     if let Some(address) = edit.socks {
         edits.push(Edit::SetSocksAddress { address });
@@ -134,6 +193,15 @@ fn edits(edit: &ClientEdit, tag: &str) -> Vec<Edit> {
         edits.push(Edit::SetMode { role: ROLE, change });
     }
     edits.push(Edit::EndpointAdd(edit.endpoint.clone()));
+    if let Some(key) = bridge_key {
+        // User and host default to the endpoint's: the name the server derived.
+        edits.push(Edit::BridgeAdd {
+            key: Some(key.to_string()),
+            endpoint_tag: tag.to_string(),
+            user: None,
+            host: None,
+        });
+    }
     edits
 }
 
@@ -142,6 +210,8 @@ fn edits(edit: &ClientEdit, tag: &str) -> Vec<Edit> {
 pub struct Written {
     pub previous: Option<Vec<u8>>,
     pub written: Vec<u8>,
+    /// The bridge's key, when one was written.
+    pub bridge_key: Option<String>,
 }
 
 /// Plans on the file as it is now, compiles it, and writes it, under the role lock.
@@ -149,7 +219,7 @@ pub fn commit(layout: &Layout, core: &CoreInfo, edit: &ClientEdit) -> Result<Wri
     let step = Step::WritingDesired;
     let _lock = lock_role(layout, ROLE)?;
     let fresh = read_base(layout, step)?;
-    let toml = plan(layout, &fresh, edit, step)?;
+    let Planned { toml, bridge_key } = plan(layout, &fresh, edit, step)?;
     compile_check(layout, ROLE, core, &toml, step)?;
     let path = layout.desired_toml(ROLE);
     super::desired_io::write_desired(layout, &path, toml.as_bytes()).map_err(|e| {
@@ -162,6 +232,7 @@ pub fn commit(layout: &Layout, core: &CoreInfo, edit: &ClientEdit) -> Result<Wri
     Ok(Written {
         previous: fresh.bytes,
         written: toml.into_bytes(),
+        bridge_key,
     })
 }
 
@@ -202,6 +273,7 @@ mod tests {
             cert_sha256: "ab".repeat(32),
             validate_port: 1,
             echo_port: 2,
+            reverse: None,
         }
     }
 
@@ -214,6 +286,7 @@ mod tests {
             endpoint: deployed_endpoint(host, "alice", &link, &result(host)).unwrap(),
             mode,
             socks: None,
+            bridge: None,
         }
     }
 
@@ -233,7 +306,8 @@ mod tests {
             &edit("vpn.example.com", None),
             Step::WritingDesired,
         )
-        .unwrap();
+        .unwrap()
+        .toml;
         assert!(t.starts_with("# Written by `xp2p client deploy`"), "{t}");
         let m = load::parse_client(Path::new("f"), &t).unwrap();
         let e = &m.client.endpoints[0];
@@ -290,7 +364,8 @@ mod tests {
             &edit("b.example", Some(Mode::TunFull)),
             Step::WritingDesired,
         )
-        .unwrap();
+        .unwrap()
+        .toml;
         assert!(t.starts_with("# keep me\n"));
         assert!(
             t.contains("socks_address = \"127.0.0.1:1080\" # mine\n"),
@@ -321,7 +396,9 @@ mod tests {
             socks: Some("127.0.0.1:2080".parse().unwrap()),
             ..edit("b.example", Some(Mode::Proxy))
         };
-        let t = plan(&l, &base(Some(src)), &e, Step::WritingDesired).unwrap();
+        let t = plan(&l, &base(Some(src)), &e, Step::WritingDesired)
+            .unwrap()
+            .toml;
         assert!(
             t.starts_with("[client]\n# local apps\nsocks_address = \"127.0.0.1:2080\" # mine\n"),
             "{t}"
@@ -329,6 +406,92 @@ mod tests {
         let m = load::parse_client(Path::new("f"), &t).unwrap();
         assert_eq!(m.client.socks_address.port(), 2080);
         assert!(!m.client.tun_enabled);
+    }
+
+    fn channel(user: &str, host: &str) -> ReverseChannel {
+        let name = crate::reverse::name(user, host);
+        ReverseChannel {
+            key: "srv-key".into(),
+            tag: name.clone(),
+            domain: name,
+        }
+    }
+
+    #[test]
+    fn the_bridge_goes_through_the_new_endpoint_and_names_the_server_channel() {
+        let (_d, l) = layout();
+        let e = ClientEdit {
+            bridge: Some(channel("alice", "vpn.example.com")),
+            ..edit("vpn.example.com", None)
+        };
+        let p = plan(&l, &base(None), &e, Step::WritingDesired).unwrap();
+        assert_eq!(p.bridge_key.as_deref(), Some("vpn-example-com"));
+        let m = load::parse_client(Path::new("f"), &p.toml).unwrap();
+        let b = &m.client.reverse["vpn-example-com"];
+        assert_eq!(b.endpoint_tag, "proxy-vpn-example-com");
+        assert_eq!(
+            (b.user_id.as_str(), b.host.as_str()),
+            ("alice", "vpn.example.com")
+        );
+        assert_eq!(b.effective_tag(), "alicevpn-example-com.rev");
+        assert_eq!(b.effective_domain(), "alicevpn-example-com.rev");
+        assert!(!b.disabled);
+        // An existing bridge keyed so pushes ours aside; one with our name refuses.
+        let other = "[client]\n\n[client.reverse.vpn-example-com]\nuser_id = \"bob\"\nhost = \"vpn.example.com\"\nendpoint_tag = \"proxy-x\"\n";
+        let p = plan(&l, &base(Some(other)), &e, Step::WritingDesired).unwrap();
+        assert_eq!(p.bridge_key.as_deref(), Some("vpn-example-com-2"));
+        let same = other.replace("bob", "alice");
+        let err = plan(&l, &base(Some(&same)), &e, Step::WritingDesired).unwrap_err();
+        assert_eq!(err.code, "reverse_exists");
+    }
+
+    #[test]
+    fn a_server_channel_for_another_name_is_refused_and_no_bridge_without_one() {
+        let (_d, l) = layout();
+        let e = ClientEdit {
+            bridge: Some(channel("alice", "other.example.com")),
+            ..edit("vpn.example.com", None)
+        };
+        let err = plan(&l, &base(None), &e, Step::WritingDesired).unwrap_err();
+        assert_eq!(err.code, "reverse_mismatch");
+        let p = plan(
+            &l,
+            &base(None),
+            &edit("vpn.example.com", None),
+            Step::WritingDesired,
+        )
+        .unwrap();
+        assert_eq!(p.bridge_key, None);
+        assert!(!p.toml.contains("reverse"), "{}", p.toml);
+    }
+
+    #[test]
+    fn restore_after_a_commit_takes_the_endpoint_and_the_bridge_back() {
+        let (_d, l) = layout();
+        let p = l.desired_toml(ROLE);
+        let before = "# mine\n[client]\n";
+        std::fs::write(&p, before).unwrap();
+        let e = ClientEdit {
+            bridge: Some(channel("alice", "vpn.example.com")),
+            ..edit("vpn.example.com", None)
+        };
+        // The compile is pure: the core is only described.
+        let core = CoreInfo {
+            path: "/usr/bin/v2ray".into(),
+            flavour: xp2p_core::coreproc::Flavour::V2ray,
+            version: "4.34.0".into(),
+        };
+        let w = commit(&l, &core, &e).unwrap();
+        assert_eq!(w.bridge_key.as_deref(), Some("vpn-example-com"));
+        let m = load::parse_client(Path::new("f"), &std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(m.client.endpoints.len(), 1);
+        assert_eq!(
+            m.client.reverse["vpn-example-com"].endpoint_tag,
+            "proxy-vpn-example-com"
+        );
+        // The server then fails: both go, in one write.
+        assert!(restore(&l, &w).unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), before);
     }
 
     #[test]
@@ -339,6 +502,7 @@ mod tests {
         let w = Written {
             previous: None,
             written: b"new".to_vec(),
+            bridge_key: None,
         };
         assert!(restore(&l, &w).unwrap());
         assert!(!p.exists());

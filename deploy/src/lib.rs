@@ -6,7 +6,9 @@
 //! `apply.request`. The server ([`server::run`]) listens for exactly one
 //! authenticated session, creates the user (and a self-signed certificate when it
 //! has none), validates with a temporary core and an echo target, and writes its
-//! Desired file and `apply.request` only after the client confirms.
+//! Desired file and `apply.request` only after the client confirms. Unless the
+//! client sent `--no-reverse`, the user's reverse channel and the client's
+//! matching bridge are written with them ([`reverse`]).
 //!
 //! Deploy never writes Live and never touches the service or its core: the
 //! temporary cores run from private temp directories on ports of their own and
@@ -29,6 +31,7 @@ pub mod interrupt;
 pub mod link;
 pub mod probe;
 pub mod progress;
+pub mod reverse;
 pub mod server;
 pub mod server_desired;
 pub mod server_session;

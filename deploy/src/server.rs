@@ -43,6 +43,8 @@ pub struct ServerDone {
     pub trojan_port: u16,
     pub server_name: String,
     pub wrote_cert: bool,
+    /// The reverse channel written with the user (`None`: the client sent `--no-reverse`).
+    pub reverse: Option<crate::link::ReverseChannel>,
     pub desired: PathBuf,
 }
 

@@ -1,8 +1,9 @@
 //! The server's side of Desired for a deploy: what the server will look like
 //! (its [`ServerShape`]: name, profile, port, certificate), the candidate TOML with
-//! the new user appended by the one Desired editor (typed edits; comments and
-//! layout of an existing file kept), and the commit under the role lock once the
-//! client confirmed.
+//! the new user (and, unless the client sent `--no-reverse`, its reverse
+//! channel) appended by the one Desired editor in one batch (typed edits;
+//! comments and layout of an existing file kept), and the commit under the role
+//! lock once the client confirmed.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use super::error::DeployError;
 use super::progress::Step;
 use crate::desired::{Port, ServerDesired, ServerProfile, ServerSection, load};
 use crate::layout::Layout;
-use crate::link::Manifest;
+use crate::link::{Manifest, ReverseChannel};
 use crate::role::Role;
 use xp2p_core::coreproc::CoreInfo;
 use xp2p_core::desired::edit::Edit;
@@ -57,6 +58,8 @@ pub struct ServerCandidate {
     pub toml: String,
     /// Set when the certificate and key are to be written too.
     pub generated: Option<GeneratedCert>,
+    /// The reverse channel written with the user (what the client is told).
+    pub channel: Option<ReverseChannel>,
 }
 
 /// The new user.
@@ -114,6 +117,12 @@ pub fn plan(
             ),
         ));
     }
+    let channel = manifest
+        .reverse
+        .then(|| {
+            super::reverse::plan_channel(base.model.as_ref(), user.label, &manifest.host, step)
+        })
+        .transpose()?;
     let cert_path = layout.resolve_asset(&s.certificate);
     let key_path = layout.resolve_asset(&s.key);
     let (cert_sha256, generated) = match (cert_path.is_file(), key_path.is_file()) {
@@ -157,7 +166,16 @@ pub fn plan(
     let new_fields = existing
         .is_none()
         .then_some((manifest.host.as_str(), trojan_port, profile));
-    let toml = edit_text(layout, ROLE, &src, &edits(new_fields, user), step)?;
+    let toml = edit_text(
+        layout,
+        ROLE,
+        &src,
+        &edits(new_fields, user, channel.as_ref(), &manifest.host),
+        step,
+    )?;
+    if let Some(c) = &channel {
+        ensure_written(&toml, c, step)?;
+    }
     Ok(ServerCandidate {
         shape: ServerShape {
             server_name,
@@ -170,12 +188,38 @@ pub fn plan(
         },
         toml,
         generated,
+        channel,
     })
 }
 
-/// The edits of a deploy: the user (and, for a new file, host, port and
-/// profile; `diag_port` moves aside when the trojan port takes its default).
-fn edits(new_fields: Option<(&str, u16, ServerProfile)>, user: &NewUser<'_>) -> Vec<Edit> {
+/// The channel in `toml` names what the client is told (the editor derives
+/// the tag and domain itself; a difference would leave the bridge unmatched).
+fn ensure_written(toml: &str, c: &ReverseChannel, step: Step) -> Result<(), DeployError> {
+    let m = load::parse_server(Path::new("xp2p-server.toml"), toml)
+        .map_err(|p| DeployError::new(step, "internal", p.to_string()))?;
+    match m.server.reverse_channels.get(&c.key) {
+        Some(w) if w.effective_tag() == c.tag && w.effective_domain() == c.domain => Ok(()),
+        _ => Err(DeployError::new(
+            step,
+            "internal",
+            format!(
+                "server.reverse_channels.{} was not written as planned ({})",
+                c.key, c.domain
+            ),
+        )),
+    }
+}
+
+/// The edits of a deploy: the user and its reverse channel (at the host the
+/// client dialed, as the client's endpoint names it), and, for a new file,
+/// host, port and profile (`diag_port` moves aside when the trojan port takes
+/// its default).
+fn edits(
+    new_fields: Option<(&str, u16, ServerProfile)>,
+    user: &NewUser<'_>,
+    channel: Option<&ReverseChannel>,
+    dialed: &str,
+) -> Vec<Edit> {
     let mut edits = Vec::new();
     if let Some((host, port, profile)) = new_fields {
         edits.push(Edit::SetHost {
@@ -193,6 +237,13 @@ fn edits(new_fields: Option<(&str, u16, ServerProfile)>, user: &NewUser<'_>) -> 
         label: user.label.to_string(),
         credential: user.credential.to_string(),
     });
+    if let Some(c) = channel {
+        edits.push(Edit::ChannelAdd {
+            key: Some(c.key.clone()),
+            user: user.label.to_string(),
+            host: Some(dialed.to_string()),
+        });
+    }
     edits
 }
 
@@ -262,6 +313,13 @@ pub fn commit(layout: &Layout, core: &CoreInfo, v: &Validated<'_>) -> Result<(),
                 "xp2p-server.toml changed during the deploy (host, profile, port or certificate); nothing was written",
             ));
         }
+        if c.channel != v.candidate.channel {
+            return Err(DeployError::new(
+                step,
+                "conflict",
+                "xp2p-server.toml changed during the deploy (its reverse channels); nothing was written",
+            ));
+        }
         check(layout, core, &c, v.staged, step)?;
         c
     };
@@ -310,6 +368,7 @@ mod tests {
             user: "alice".into(),
             profile: None,
             mode: "proxy".into(),
+            reverse: true,
         }
     }
 
@@ -328,6 +387,23 @@ mod tests {
         assert_eq!(m.server.trojan_port.0, 4443);
         assert_eq!(m.server.users[0].user_label, "alice");
         assert!(c.toml.starts_with("# Written by `xp2p server deploy`"));
+        // The user's reverse channel, in the same batch, at the dialed host.
+        let ch = c.channel.as_ref().unwrap();
+        assert_eq!(
+            (ch.key.as_str(), ch.tag.as_str(), ch.domain.as_str()),
+            (
+                "alice",
+                "alicevpn-example-com.rev",
+                "alicevpn-example-com.rev"
+            )
+        );
+        let w = &m.server.reverse_channels["alice"];
+        assert_eq!(
+            (w.user_id.as_str(), w.host.as_str()),
+            ("alice", "vpn.example.com")
+        );
+        assert_eq!(w.effective_domain(), ch.domain);
+        assert!(!w.disabled);
         let g = c.generated.as_ref().unwrap();
         assert_eq!(c.shape.cert_sha256, g.sha256);
         // Re-planning with the same certificate gives the same shape.
@@ -354,6 +430,11 @@ mod tests {
             .map(|u| u.user_label.as_str())
             .collect();
         assert_eq!(labels, ["bob", "alice"]);
+        // The channel names the host the client dialed, not the server's own
+        // `host`: the client's bridge derives its domain from what it dialed.
+        let ch = &m.server.reverse_channels["alice"];
+        assert_eq!(ch.host, "vpn.example.com");
+        assert_eq!(ch.effective_domain(), "alicevpn-example-com.rev");
         let bob = NewUser {
             label: "BOB",
             credential: "y",
@@ -362,6 +443,80 @@ mod tests {
             plan(&l, &base, &manifest(), &bob, None).unwrap_err().code,
             "user_exists"
         );
+    }
+
+    #[test]
+    fn no_reverse_writes_no_channel() {
+        let (_d, l) = layout();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let m = Manifest {
+            reverse: false,
+            ..manifest()
+        };
+        let c = plan(&l, &base, &m, &USER, None).unwrap();
+        assert_eq!(c.channel, None);
+        assert!(!c.toml.contains("reverse"), "{}", c.toml);
+        let parsed = load::parse_server(Path::new("f"), &c.toml).unwrap();
+        assert!(parsed.server.reverse_channels.is_empty());
+    }
+
+    #[test]
+    fn a_channel_already_named_so_refuses_the_deploy() {
+        let (d, l) = layout();
+        let src = "[server]\nhost = \"h.example\"\n\n[[server.users]]\nuser_label = \"a.b\"\ncredential = \"x\"\n\n[server.reverse_channels.a-b]\nuser_id = \"a.b\"\nhost = \"vpn.example.com\"\n";
+        std::fs::write(d.path().join("xp2p-server.toml"), src).unwrap();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let user = NewUser {
+            label: "a-b",
+            credential: "y",
+        };
+        let e = plan(&l, &base, &manifest(), &user, None).unwrap_err();
+        assert_eq!(e.code, "reverse_exists");
+        assert!(e.message.contains("--no-reverse"), "{e:?}");
+        let m = Manifest {
+            reverse: false,
+            ..manifest()
+        };
+        assert!(plan(&l, &base, &m, &user, None).is_ok());
+    }
+
+    #[test]
+    fn commit_refuses_when_the_channel_key_was_taken_meanwhile() {
+        let (d, l) = layout();
+        let path = d.path().join("xp2p-server.toml");
+        let src = "[server]\nhost = \"vpn.example.com\"\n";
+        std::fs::write(&path, src).unwrap();
+        let base = read_base(&l, Step::ServerInstalling).unwrap();
+        let cand = plan(&l, &base, &manifest(), &USER, None).unwrap();
+        assert_eq!(cand.channel.as_ref().unwrap().key, "alice");
+        // Meanwhile an operator adds bob with a channel keyed `alice`.
+        let changed = format!(
+            "{src}\n[[server.users]]\nuser_label = \"bob\"\ncredential = \"x\"\n\n[server.reverse_channels.alice]\nuser_id = \"bob\"\nhost = \"vpn.example.com\"\n"
+        );
+        std::fs::write(&path, &changed).unwrap();
+        let core = CoreInfo {
+            path: "/usr/bin/v2ray".into(),
+            flavour: xp2p_core::coreproc::Flavour::V2ray,
+            version: "4.34.0".into(),
+        };
+        let m = manifest();
+        let e = commit(
+            &l,
+            &core,
+            &Validated {
+                base: &base,
+                candidate: &cand,
+                manifest: &m,
+                user: USER,
+                staged: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "conflict", "{e:?}");
+        assert!(e.message.contains("reverse channels"), "{e:?}");
+        // Nothing was written: neither the user nor its channel, nor a certificate.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), changed);
+        assert!(!cand.shape.cert_path.exists() && !cand.shape.key_path.exists());
     }
 
     #[test]
@@ -385,6 +540,7 @@ mod tests {
         let m = Manifest {
             trojan_port: Some(diag),
             profile: Some("vless-tls".into()),
+            reverse: false,
             ..manifest()
         };
         let c = plan(&l, &base, &m, &USER, None).unwrap();

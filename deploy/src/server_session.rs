@@ -229,6 +229,12 @@ fn deploy(
         credential: &credential,
     };
     let cand = server_desired::plan(layout, &base, manifest, &user, None)?;
+    if let Some(c) = &cand.channel {
+        emit(Event::Note(format!(
+            "reverse channel {} ({}) for user {}",
+            c.key, c.domain, user.label
+        )));
+    }
     let ws =
         Workspace::new("server").map_err(|e| fail("internal", format!("temp directory: {e}")))?;
     let staged = match &cand.generated {
@@ -274,6 +280,7 @@ fn deploy(
         cert_sha256: shape.cert_sha256.clone(),
         validate_port: vport,
         echo_port: echo.addr().port(),
+        reverse: cand.channel.clone(),
     }))
     .map_err(|e| gone(step, e))?;
     let step = Step::WaitingForClientValidation;
@@ -342,6 +349,7 @@ fn deploy(
         trojan_port: cand.shape.trojan_port,
         server_name: cand.shape.server_name.clone(),
         wrote_cert: cand.generated.is_some(),
+        reverse: cand.channel.clone(),
         desired: layout.desired_toml(Role::Server),
     })
 }
@@ -370,6 +378,7 @@ mod tests {
             user: "alice@xp2p.local".into(),
             profile: None,
             mode: "proxy".into(),
+            reverse: true,
         }
     }
 

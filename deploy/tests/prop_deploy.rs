@@ -75,9 +75,9 @@ proptest! {
 
     #[test]
     fn manifests_round_trip(host in "[a-z]{1,20}(\\.[a-z]{1,10}){0,3}", user in "[a-z0-9@._+-]{1,40}",
-                            port in proptest::option::of(1u16..), mode in "proxy|tun:split|tun:full") {
+                            port in proptest::option::of(1u16..), mode in "proxy|tun:split|tun:full", reverse in proptest::bool::ANY) {
         let (mut c, mut s) = channels();
-        let m = ClientMsg::Manifest(Manifest { host, trojan_port: port, user, profile: None, mode });
+        let m = ClientMsg::Manifest(Manifest { host, trojan_port: port, user, profile: None, mode, reverse });
         let line = seal_line(&mut c, &m).expect("seal");
         prop_assert_eq!(open_line::<ClientMsg>(&mut s, &line, "manifest").expect("open"), Incoming::Message(m));
     }

@@ -1,6 +1,6 @@
 //! The one IPC contract shared by the service, the CLI and the console: every
 //! request ([`Request`]), answer and push ([`Response`]) as a typed enum, the
-//! permission of each request kind ([`RequestKind::mutates`]) and the protocol
+//! permission of each request kind ([`RequestKind::access`]) and the protocol
 //! version. Typed values cross the wire only through [`Frame`]
 //! ([`to_frame`]/[`from_frame`]), so the JSON Lines stay byte-identical.
 
@@ -12,10 +12,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use xp2p_core::Role;
+use xp2p_core::desired::edit::Edit;
 use xp2p_core::records::journal::Record;
 use xp2p_core::status::RoleView;
 use xp2p_core::tunstate::TunView;
 
+use crate::desired_view::DesiredView;
 use crate::event::Event;
 use crate::frame::Frame;
 pub use crate::frame::PROTO;
@@ -227,6 +229,22 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Field::is_absent")]
         detail: Field<String>,
     },
+    /// Typed edits of one role's Desired, run by the service through the one
+    /// writer under the role lock; unless `dry_run`, an apply is requested.
+    /// The edits may carry credentials: never logged.
+    #[serde(rename = "edit")]
+    Edit {
+        role: Role,
+        edits: Vec<Edit>,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// What a console lists of a role's Desired, without credentials.
+    #[serde(rename = "desired")]
+    Desired { role: Role },
+    /// A server user's share link (it carries the credential: owner only).
+    #[serde(rename = "user_link")]
+    UserLink { label: String },
 }
 
 /// The kind of a [`Request`], without its fields.
@@ -244,10 +262,21 @@ pub enum RequestKind {
     Logs,
     Render,
     DeployProgress,
+    Edit,
+    Desired,
+    UserLink,
+}
+
+/// Who may make a request: anyone admitted (`socket_group` members too), or
+/// only the service owner and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Full,
 }
 
 impl RequestKind {
-    pub const ALL: [RequestKind; 12] = [
+    pub const ALL: [RequestKind; 15] = [
         RequestKind::Hello,
         RequestKind::Status,
         RequestKind::Subscribe,
@@ -260,6 +289,9 @@ impl RequestKind {
         RequestKind::Logs,
         RequestKind::Render,
         RequestKind::DeployProgress,
+        RequestKind::Edit,
+        RequestKind::Desired,
+        RequestKind::UserLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -276,6 +308,9 @@ impl RequestKind {
             RequestKind::Logs => "logs",
             RequestKind::Render => "render",
             RequestKind::DeployProgress => "deploy.progress",
+            RequestKind::Edit => "edit",
+            RequestKind::Desired => "desired",
+            RequestKind::UserLink => "user_link",
         }
     }
 
@@ -293,13 +328,47 @@ impl RequestKind {
             | RequestKind::Subscribe
             | RequestKind::Journal
             | RequestKind::Logs
-            | RequestKind::Render => false,
+            | RequestKind::Render
+            | RequestKind::Desired
+            | RequestKind::UserLink => false,
             RequestKind::Apply
             | RequestKind::Rollback
             | RequestKind::Restart
             | RequestKind::Repair
             | RequestKind::Mode
-            | RequestKind::DeployProgress => true,
+            | RequestKind::DeployProgress
+            | RequestKind::Edit => true,
+        }
+    }
+
+    /// Whether the answer reveals a credential (a user's link): read-only
+    /// members are refused these too. Exhaustive on purpose.
+    pub fn reveals_secret(self) -> bool {
+        match self {
+            RequestKind::UserLink => true,
+            RequestKind::Hello
+            | RequestKind::Status
+            | RequestKind::Subscribe
+            | RequestKind::Apply
+            | RequestKind::Rollback
+            | RequestKind::Restart
+            | RequestKind::Repair
+            | RequestKind::Mode
+            | RequestKind::Journal
+            | RequestKind::Logs
+            | RequestKind::Render
+            | RequestKind::DeployProgress
+            | RequestKind::Edit
+            | RequestKind::Desired => false,
+        }
+    }
+
+    /// Who may make the request: [`Access::Full`] for a change or a secret.
+    pub fn access(self) -> Access {
+        if self.mutates() || self.reveals_secret() {
+            Access::Full
+        } else {
+            Access::Read
         }
     }
 
@@ -317,7 +386,10 @@ impl RequestKind {
             | RequestKind::Journal
             | RequestKind::Logs
             | RequestKind::Render
-            | RequestKind::DeployProgress => REQUEST_TIMEOUT,
+            | RequestKind::DeployProgress
+            | RequestKind::Edit
+            | RequestKind::Desired
+            | RequestKind::UserLink => REQUEST_TIMEOUT,
         }
     }
 }
@@ -352,11 +424,19 @@ impl Request {
             Request::Logs { .. } => RequestKind::Logs,
             Request::Render { .. } => RequestKind::Render,
             Request::DeployProgress { .. } => RequestKind::DeployProgress,
+            Request::Edit { .. } => RequestKind::Edit,
+            Request::Desired { .. } => RequestKind::Desired,
+            Request::UserLink { .. } => RequestKind::UserLink,
         }
     }
 
     pub fn mutates(&self) -> bool {
         self.kind().mutates()
+    }
+
+    /// Who may make this request.
+    pub fn access(&self) -> Access {
+        self.kind().access()
     }
 
     pub fn to_frame(&self, id: Option<u64>) -> Frame {
@@ -449,6 +529,24 @@ impl Request {
             detail: detail.to_string().into(),
         }
     }
+
+    pub fn edit(role: Role, edits: Vec<Edit>, dry_run: bool) -> Request {
+        Request::Edit {
+            role,
+            edits,
+            dry_run,
+        }
+    }
+
+    pub fn desired(role: Role) -> Request {
+        Request::Desired { role }
+    }
+
+    pub fn user_link(label: &str) -> Request {
+        Request::UserLink {
+            label: label.to_string(),
+        }
+    }
 }
 
 /// The role a request names: `` "`role` is required" `` when absent or not a
@@ -500,6 +598,27 @@ pub enum Response {
     RenderOk { json: String },
     #[serde(rename = "deploy.progress.ok")]
     DeployProgressOk {},
+    /// What an edit did (dry: would do). `toml_diff` may show credentials: it
+    /// goes only to the full-access peer that asked, never to events or logs.
+    #[serde(rename = "edit.ok")]
+    EditOk {
+        summary: Vec<String>,
+        changed: bool,
+        written: bool,
+        /// The apply requested after the write (none for a dry run or no change).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        toml_diff: String,
+        /// The compiled config's diff (empty when it cannot be shown: see
+        /// `compiled_diff_unavailable`).
+        compiled_diff: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compiled_diff_unavailable: Option<String>,
+    },
+    #[serde(rename = "desired.ok")]
+    DesiredOk { view: DesiredView },
+    #[serde(rename = "user_link.ok")]
+    UserLinkOk { label: String, link: String },
     #[serde(rename = "event")]
     Event { seq: u64, event: Box<Event> },
     #[serde(rename = "resync")]
@@ -528,13 +647,16 @@ pub enum ResponseKind {
     LogsOk,
     RenderOk,
     DeployProgressOk,
+    EditOk,
+    DesiredOk,
+    UserLinkOk,
     Event,
     Resync,
     Error,
 }
 
 impl ResponseKind {
-    pub const ALL: [ResponseKind; 15] = [
+    pub const ALL: [ResponseKind; 18] = [
         ResponseKind::HelloOk,
         ResponseKind::StatusOk,
         ResponseKind::Snapshot,
@@ -547,6 +669,9 @@ impl ResponseKind {
         ResponseKind::LogsOk,
         ResponseKind::RenderOk,
         ResponseKind::DeployProgressOk,
+        ResponseKind::EditOk,
+        ResponseKind::DesiredOk,
+        ResponseKind::UserLinkOk,
         ResponseKind::Event,
         ResponseKind::Resync,
         ResponseKind::Error,
@@ -566,6 +691,9 @@ impl ResponseKind {
             ResponseKind::LogsOk => "logs.ok",
             ResponseKind::RenderOk => "render.ok",
             ResponseKind::DeployProgressOk => "deploy.progress.ok",
+            ResponseKind::EditOk => "edit.ok",
+            ResponseKind::DesiredOk => "desired.ok",
+            ResponseKind::UserLinkOk => "user_link.ok",
             ResponseKind::Event => "event",
             ResponseKind::Resync => "resync",
             ResponseKind::Error => "error",
@@ -592,6 +720,9 @@ impl Response {
             Response::LogsOk { .. } => ResponseKind::LogsOk,
             Response::RenderOk { .. } => ResponseKind::RenderOk,
             Response::DeployProgressOk {} => ResponseKind::DeployProgressOk,
+            Response::EditOk { .. } => ResponseKind::EditOk,
+            Response::DesiredOk { .. } => ResponseKind::DesiredOk,
+            Response::UserLinkOk { .. } => ResponseKind::UserLinkOk,
             Response::Event { .. } => ResponseKind::Event,
             Response::Resync { .. } => ResponseKind::Resync,
             Response::Error { .. } => ResponseKind::Error,
@@ -737,9 +868,29 @@ mod tests {
                 "restart",
                 "repair",
                 "mode",
-                "deploy.progress"
+                "deploy.progress",
+                "edit"
             ]
         );
+        let owner_only: Vec<&str> = RequestKind::ALL
+            .into_iter()
+            .filter(|k| k.access() == Access::Full)
+            .map(RequestKind::as_str)
+            .collect();
+        assert_eq!(
+            owner_only,
+            [
+                "apply",
+                "rollback",
+                "restart",
+                "repair",
+                "mode",
+                "deploy.progress",
+                "edit",
+                "user_link"
+            ]
+        );
+        assert_eq!(RequestKind::Desired.access(), Access::Read);
         assert_eq!(RequestKind::parse("stop_core"), None);
         assert_eq!(RequestKind::Repair.timeout(), REPAIR_TIMEOUT);
         assert_eq!(RequestKind::Status.timeout(), REQUEST_TIMEOUT);

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod contract;
+pub mod desired_view;
 pub mod event;
 pub mod frame;
 #[cfg(windows)]
@@ -12,8 +13,9 @@ pub mod windows_pipe;
 
 pub use client::{ConnectError, IpcClient};
 pub use contract::{
-    ApplyTarget, Field, Request, RequestError, RequestKind, Response, ResponseKind, ServiceInfo,
-    State, WireError, from_frame, role_arg, to_frame,
+    Access, ApplyTarget, Field, Request, RequestError, RequestKind, Response, ResponseKind,
+    ServiceInfo, State, WireError, from_frame, role_arg, to_frame,
 };
+pub use desired_view::{DesiredView, EndpointRow, UserRow};
 pub use event::{ApplyResult, Event, EventKind, PhaseTiming};
 pub use frame::{Frame, MAX_FRAME, PROTO};

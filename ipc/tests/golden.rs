@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 use xp2p_core::Role;
+use xp2p_core::desired::edit::{Edit, EndpointChanges, RedirectTarget};
+use xp2p_core::desired::mode::ModeChange;
+use xp2p_core::desired::model::{Endpoint, Forward, ForwardProtocol, Port, Protocol};
 use xp2p_core::records::markers::{ErrorEntry, RequestEntry};
 use xp2p_core::status::InboundHealth;
 use xp2p_core::tunstate::TunView;
@@ -71,6 +74,111 @@ fn old_requests() -> Vec<Frame> {
             .with("step", "validating")
             .with("state", "running")
             .with("detail", "x"),
+        Frame::new("edit", id)
+            .with("role", "client")
+            .with("dry_run", true)
+            .with("edits", client_edits_json()),
+        Frame::new("edit", id)
+            .with("role", "server")
+            .with("dry_run", false)
+            .with(
+                "edits",
+                json!([
+                    {"op": "user_add", "label": "alice", "credential": "c1"},
+                    {"op": "user_rotate", "label": "alice", "new_credential": "c2",
+                     "grace_until": "2026-01-02T00:00:00Z"},
+                    {"op": "user_set_disabled", "label": "bob", "disabled": true},
+                    {"op": "user_remove", "label": "carol"},
+                    {"op": "set_mode", "role": "server", "change": {"mode": "tun"}},
+                ]),
+            ),
+        Frame::new("desired", id).with("role", "client"),
+        Frame::new("user_link", id).with("label", "alice"),
+    ]
+}
+
+/// The console's client edits, as the service reads them off the wire.
+fn client_edits_json() -> Value {
+    json!([
+        {"op": "redirect_add", "role": "client", "target": {"cidr": "10.77.0.0/16"},
+         "via": "proxy-localhost"},
+        {"op": "redirect_remove", "role": "client", "target": {"domain": "example.com"}},
+        {"op": "forward_add", "role": "client", "forward": {
+            "listen_address": "127.0.0.1", "listen_port": 2222, "target_host": "10.20.0.5",
+            "target_port": 22, "protocol": "tcp", "outbound_tag": "proxy-localhost"}},
+        {"op": "forward_remove", "role": "client", "listen": "127.0.0.1:2222"},
+        {"op": "endpoint_add", "hostname": "peer", "address": "10.0.0.1", "port": 443,
+         "protocol": "trojan", "user": "u@x", "password": "p", "allow_insecure": false,
+         "disabled": false},
+        {"op": "endpoint_update", "tag": "proxy-peer", "changes": {"port": 8443}},
+        {"op": "endpoint_set_disabled", "tag": "proxy-peer", "disabled": true},
+        {"op": "endpoint_remove", "tag": "proxy-peer", "cascade": true},
+        {"op": "set_mode", "role": "client", "change": {"mode": "full", "tag": "proxy-peer"}},
+    ])
+}
+
+fn client_edits() -> Vec<Edit> {
+    let c = Role::Client;
+    vec![
+        Edit::RedirectAdd {
+            role: c,
+            target: RedirectTarget::cidr("10.77.0.0/16").unwrap(),
+            via: "proxy-localhost".into(),
+        },
+        Edit::RedirectRemove {
+            role: c,
+            target: RedirectTarget::domain("example.com").unwrap(),
+        },
+        Edit::ForwardAdd {
+            role: c,
+            forward: Forward {
+                listen_address: "127.0.0.1".parse().unwrap(),
+                listen_port: Port(2222),
+                target_host: "10.20.0.5".into(),
+                target_port: Port(22),
+                protocol: ForwardProtocol::Tcp,
+                outbound_tag: "proxy-localhost".into(),
+            },
+        },
+        Edit::ForwardRemove {
+            role: c,
+            listen: "127.0.0.1:2222".parse().unwrap(),
+        },
+        Edit::EndpointAdd(Endpoint {
+            tag: None,
+            hostname: "peer".into(),
+            address: "10.0.0.1".into(),
+            port: Port(443),
+            protocol: Protocol::Trojan,
+            user: "u@x".into(),
+            password: "p".into(),
+            server_name: None,
+            allow_insecure: false,
+            pinned_peer_cert_sha256: String::new(),
+            flow: String::new(),
+            disabled: false,
+        }),
+        Edit::EndpointUpdate {
+            tag: "proxy-peer".into(),
+            changes: EndpointChanges {
+                port: Some(Port(8443)),
+                ..EndpointChanges::default()
+            },
+        },
+        Edit::EndpointSetDisabled {
+            tag: "proxy-peer".into(),
+            disabled: true,
+        },
+        Edit::EndpointRemove {
+            tag: "proxy-peer".into(),
+            cascade: true,
+        },
+        Edit::SetMode {
+            role: c,
+            change: ModeChange::Full {
+                tag: Some("proxy-peer".into()),
+            },
+        },
     ]
 }
 
@@ -103,6 +211,35 @@ fn constructed() -> Vec<Option<Request>> {
             "running",
             "x",
         )),
+        Some(Request::edit(Role::Client, client_edits(), true)),
+        Some(Request::edit(
+            Role::Server,
+            vec![
+                Edit::UserAdd {
+                    label: "alice".into(),
+                    credential: "c1".into(),
+                },
+                Edit::UserRotate {
+                    label: "alice".into(),
+                    new_credential: "c2".into(),
+                    grace_until: Some("2026-01-02T00:00:00Z".into()),
+                },
+                Edit::UserSetDisabled {
+                    label: "bob".into(),
+                    disabled: true,
+                },
+                Edit::UserRemove {
+                    label: "carol".into(),
+                },
+                Edit::SetMode {
+                    role: Role::Server,
+                    change: ModeChange::Tun,
+                },
+            ],
+            false,
+        )),
+        Some(Request::desired(Role::Client)),
+        Some(Request::user_link("alice")),
     ]
 }
 
@@ -149,6 +286,40 @@ fn old_responses() -> Vec<Frame> {
         Frame::new("logs.ok", Some(7)).with("text", "a\n"),
         Frame::new("render.ok", Some(8)).with("json", "{}"),
         Frame::new("deploy.progress.ok", Some(9)),
+        Frame::new("edit.ok", Some(10))
+            .with("summary", json!(["added redirect 10.77.0.0/16 via proxy-localhost"]))
+            .with("changed", true)
+            .with("written", true)
+            .with("request_id", "r9")
+            .with("toml_diff", "--- a\n+++ b\n")
+            .with("compiled_diff", "--- c\n+++ d\n"),
+        Frame::new("edit.ok", Some(11))
+            .with("summary", json!([]))
+            .with("changed", false)
+            .with("written", false)
+            .with("toml_diff", "")
+            .with("compiled_diff", "")
+            .with("compiled_diff_unavailable", "no core found"),
+        Frame::new("desired.ok", Some(12)).with(
+            "view",
+            json!({"role": "client", "users": [], "editable": true,
+                   "endpoints": [{"tag": "proxy-peer", "host": "peer", "address": "10.0.0.1",
+                                  "port": 443, "protocol": "trojan", "disabled": false}],
+                   "redirects": [{"cidr": "10.77.0.0/16", "outbound_tag": "proxy-peer"}],
+                   "forwards": [{"listen_address": "127.0.0.1", "listen_port": 2222,
+                                 "target_host": "10.20.0.5", "target_port": 22,
+                                 "protocol": "tcp", "outbound_tag": "proxy-peer"}]}),
+        ),
+        Frame::new("desired.ok", Some(12)).with(
+            "view",
+            json!({"role": "server", "endpoints": [], "redirects": [], "forwards": [],
+                   "editable": false,
+                   "users": [{"label": "alice", "disabled": false, "rotating": true,
+                              "created_at": "2026-01-01T00:00:00Z"}]}),
+        ),
+        Frame::new("user_link.ok", Some(13))
+            .with("label", "alice")
+            .with("link", "trojan://c1@h.example:62025?sni=h.example#alice"),
         Frame::new("event", None)
             .with("seq", 1)
             .with("event", json!({"kind": "core.restart.start", "role": "client"})),

@@ -4,6 +4,8 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use xp2p_core::Role;
+use xp2p_core::desired::edit::{Edit, EndpointChanges, RedirectTarget};
+use xp2p_core::desired::model::Port;
 use xp2p_ipc::frame::{ReadOutcome, read_frame};
 use xp2p_ipc::{ApplyTarget, Field, Frame, Request, Response, WireError};
 
@@ -90,6 +92,52 @@ fn arb_request() -> impl Strategy<Value = Request> {
                     detail
                 }
             ),
+        (
+            role(),
+            proptest::collection::vec(arb_edit(), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(role, edits, dry_run)| Request::Edit {
+                role,
+                edits,
+                dry_run
+            }),
+        role().prop_map(|role| Request::Desired { role }),
+        text().prop_map(|label| Request::UserLink { label }),
+    ]
+}
+
+/// Edits the console sends (the shapes with free text in them).
+fn arb_edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (text(), text()).prop_map(|(label, credential)| Edit::UserAdd { label, credential }),
+        (text(), text(), proptest::option::of(text())).prop_map(
+            |(label, new_credential, grace_until)| Edit::UserRotate {
+                label,
+                new_credential,
+                grace_until
+            }
+        ),
+        (text(), any::<bool>())
+            .prop_map(|(label, disabled)| Edit::UserSetDisabled { label, disabled }),
+        (role(), text(), text()).prop_map(|(role, d, via)| Edit::RedirectAdd {
+            role,
+            target: RedirectTarget::Domain(d),
+            via
+        }),
+        (role(), any::<[u8; 4]>(), 0u8..=32).prop_map(|(role, ip, len)| Edit::RedirectRemove {
+            role,
+            target: RedirectTarget::cidr(&format!("{}.{}.{}.{}/{len}", ip[0], ip[1], ip[2], ip[3]))
+                .unwrap()
+        }),
+        (text(), any::<bool>()).prop_map(|(tag, cascade)| Edit::EndpointRemove { tag, cascade }),
+        (text(), proptest::option::of(1u16..)).prop_map(|(tag, port)| Edit::EndpointUpdate {
+            tag,
+            changes: EndpointChanges {
+                port: port.map(Port),
+                ..EndpointChanges::default()
+            }
+        }),
     ]
 }
 
@@ -115,6 +163,29 @@ fn arb_response() -> impl Strategy<Value = Response> {
         text().prop_map(|text| Response::LogsOk { text }),
         text().prop_map(|json| Response::RenderOk { json }),
         Just(Response::DeployProgressOk {}),
+        (
+            proptest::collection::vec(text(), 0..3),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(text()),
+            text(),
+            text(),
+            proptest::option::of(text())
+        )
+            .prop_map(
+                |(summary, changed, written, request_id, toml_diff, compiled_diff, why)| {
+                    Response::EditOk {
+                        summary,
+                        changed,
+                        written,
+                        request_id,
+                        toml_diff,
+                        compiled_diff,
+                        compiled_diff_unavailable: why,
+                    }
+                }
+            ),
+        (text(), text()).prop_map(|(label, link)| Response::UserLinkOk { label, link }),
         any::<u64>().prop_map(|seq| Response::Resync { seq }),
         (proptest::sample::select(WireError::ALL.to_vec()), text())
             .prop_map(|(code, message)| Response::Error { code, message }),

@@ -25,7 +25,9 @@ pub struct FileLock {
 
 fn open(path: &Path) -> Result<File, LockError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
+        // Lock folders live in CONFIG_ROOT/.state, which is owner-only: one
+        // made here (a command before the first service start) is too.
+        crate::fsperm::create_dir_all_mode(dir, 0o700).map_err(|source| LockError::Io {
             path: path.into(),
             source,
         })?;
@@ -70,6 +72,28 @@ impl FileLock {
         }
     }
 
+    /// Waits up to `timeout` for the lock (blocking; call from a blocking
+    /// context). `flock` has no deadline of its own, so a held lock is tried
+    /// again after a short pause (5 ms, growing to 50 ms) until the deadline,
+    /// and then fails with [`LockError::Held`] naming the holder: a stopped
+    /// process that holds it cannot hang the caller.
+    pub fn acquire_within(
+        path: &Path,
+        timeout: std::time::Duration,
+    ) -> Result<FileLock, LockError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match Self::try_acquire(path) {
+                Err(LockError::Held { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause.min(deadline - std::time::Instant::now()));
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Waits for the lock (blocking; call from a blocking context).
     pub fn acquire(path: &Path) -> Result<FileLock, LockError> {
         let file = open(path)?;
@@ -99,6 +123,34 @@ impl FileLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acquire_within_gives_up_at_its_deadline_and_takes_a_freed_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("locks").join("apply-request.lock");
+        let held = FileLock::try_acquire(&p).unwrap();
+        let r = FileLock::acquire_within(&p, std::time::Duration::from_millis(100));
+        assert!(matches!(r, Err(LockError::Held { .. })), "{r:?}");
+        // Freed while a waiter waits: the waiter gets it.
+        let waiter = std::thread::spawn({
+            let p = p.clone();
+            move || FileLock::acquire_within(&p, std::time::Duration::from_secs(60)).is_ok()
+        });
+        drop(held);
+        assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn lock_folders_are_made_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state").join("locks").join("x.lock");
+        let _l = FileLock::try_acquire(&p).unwrap();
+        for dir in [d.path().join("state"), d.path().join("state/locks")] {
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
+    }
 
     #[test]
     fn second_holder_is_refused_with_pid() {

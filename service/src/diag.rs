@@ -1,6 +1,11 @@
-//! Diagnostics in the service: the server's loopback responder (answers
-//! `xp2p-ping` lines arriving through the tunnel) and the client's periodic
-//! probe of every endpoint through the tunnel, recorded for status and the TUI.
+//! Diagnostics in the service: the loopback responder of either role (answers
+//! `xp2p-ping` lines arriving through a tunnel: the server's for endpoint
+//! probes, the client's for channel probes while it has a bridge), and the
+//! client's periodic probe of every endpoint through the tunnel, recorded for
+//! status and the TUI. The server's probe of its reverse channels is
+//! [`channels`].
+
+pub mod channels;
 
 use std::time::Duration;
 
@@ -13,16 +18,18 @@ use xp2p_store::status::TunnelHealth;
 
 use crate::events::Event;
 
-/// Runs the responder on the port the server's Live config names, moving it
-/// when an apply of the server role changes that port. `applied` must be
-/// subscribed before the runners start, so no first apply goes unseen.
+/// Runs the responder on the port `role`'s Live config names (none: no
+/// responder), moving or stopping it when an apply of that role changes the
+/// port. `applied` must be subscribed before the runners start, so no first
+/// apply goes unseen.
 pub async fn responder_following_live(
     layout: Layout,
+    role: Role,
     mut applied: tokio::sync::broadcast::Receiver<Event>,
 ) {
     let mut current: Option<(u16, tokio::task::JoinHandle<()>)> = None;
     loop {
-        let port = live::read_runtime(&layout, Role::Server, Slot::Live)
+        let port = live::read_runtime(&layout, role, Slot::Live)
             .ok()
             .flatten()
             .and_then(|rt| rt.diag_port);
@@ -31,12 +38,12 @@ pub async fn responder_following_live(
                 task.abort();
             }
             if let Some(p) = port {
-                current = Some((p, tokio::spawn(responder(p))));
+                current = Some((p, tokio::spawn(responder(role, p))));
             }
         }
         loop {
             match applied.recv().await {
-                Ok(Event::ApplyDone(r)) if r.role == Role::Server => break,
+                Ok(Event::ApplyDone(r)) if r.role == role => break,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return,
             }
@@ -44,16 +51,16 @@ pub async fn responder_following_live(
     }
 }
 
-/// Serves `127.0.0.1:port` until aborted.
-pub async fn responder(port: u16) {
+/// Serves `127.0.0.1:port` for `role` until aborted.
+pub async fn responder(role: Role, port: u16) {
     let listener = match TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::warn!(port, "diagnostics responder not started: {e}");
+            tracing::warn!(%role, port, "diagnostics responder not started: cannot bind 127.0.0.1:{port}: {e}");
             return;
         }
     };
-    tracing::info!(port, "diagnostics responder on 127.0.0.1");
+    tracing::info!(%role, port, "diagnostics responder on 127.0.0.1");
     loop {
         match listener.accept().await {
             Ok((s, _)) => {
@@ -96,15 +103,7 @@ fn probe_once(layout: &Layout) {
     let Ok(Some(rt)) = live::read_runtime(layout, Role::Client, Slot::Live) else {
         return;
     };
-    let Some(socks) = rt.inbounds.iter().find(|i| i.tag == "socks-in") else {
-        return;
-    };
-    let host = if socks.listen == "0.0.0.0" {
-        "127.0.0.1"
-    } else {
-        socks.listen.as_str()
-    };
-    let Ok(socks_addr) = format!("{host}:{}", socks.port).parse() else {
+    let Some(socks_addr) = rt.inbound_addr("socks-in") else {
         return;
     };
     let now = xp2p_store::markers::now_rfc3339();

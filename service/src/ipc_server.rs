@@ -31,6 +31,7 @@ use crate::apply::RunnerCmd;
 use crate::events::EventBus;
 use outbox::{Outbox, TrySend};
 
+mod edit;
 pub(crate) mod outbox;
 #[cfg(test)]
 mod tests;
@@ -232,7 +233,8 @@ async fn connection(stream: UnixStream, ctx: Arc<IpcContext>) {
 pub(crate) struct Denials {
     /// No access at all.
     pub none: &'static str,
-    /// Read-only access, for a mutating request (`{}` is the request type).
+    /// Read-only access, for a request that needs full access (a change or a
+    /// secret).
     pub read_only: &'static str,
 }
 
@@ -244,7 +246,7 @@ const UNIX_DENIALS: Denials = Denials {
 /// One client's JSON Lines conversation over any transport (the Unix socket,
 /// or the Windows pipe): requests answered in order, `subscribe` forwarding
 /// events through a bounded queue, every request checked against `access`
-/// (by [`RequestKind::mutates`], before its fields are read), a `hello` of
+/// (by [`RequestKind::access`], before its fields are read), a `hello` of
 /// another protocol version refused and closed.
 pub(crate) async fn conversation<R, W>(
     r: R,
@@ -375,8 +377,8 @@ impl From<Refusal> for Response {
 }
 
 /// The request a frame carries, if this client may make it: an unknown type
-/// is refused for everyone, a mutating one for read-only members (before any
-/// field is read), both without effect.
+/// is refused for everyone, one that needs full access (a change, a secret)
+/// for read-only members (before any field is read), both without effect.
 fn admit(frame: &Frame, access: Access, denials: &Denials) -> Result<Request, Refusal> {
     let Some(kind) = RequestKind::parse(&frame.kind) else {
         return Err(refuse(
@@ -384,7 +386,7 @@ fn admit(frame: &Frame, access: Access, denials: &Denials) -> Result<Request, Re
             format!("unknown request type `{}`", frame.kind),
         ));
     };
-    if access != Access::Full && kind.mutates() {
+    if access != Access::Full && kind.access() == xp2p_ipc::Access::Full {
         return Err(refuse(
             WireError::PermissionDenied,
             format!("`{kind}` {}", denials.read_only),
@@ -413,10 +415,13 @@ fn version_mismatch(request: &Request, v: u32) -> Option<Response> {
 }
 
 /// Read-only members (`socket_group`) may read state but never credentials:
-/// a rendered config reaches them with its secrets redacted.
+/// a rendered config reaches them with its secrets redacted, and the Desired
+/// view says they may not edit.
 fn redact_for_readers(answer: &mut Response) {
-    if let Response::RenderOk { json } = answer {
-        *json = xp2p_core::redact::redact_config_json(json);
+    match answer {
+        Response::RenderOk { json } => *json = xp2p_core::redact::redact_config_json(json),
+        Response::DesiredOk { view } => view.editable = false,
+        _ => {}
     }
 }
 
@@ -613,6 +618,13 @@ async fn handle(ctx: &IpcContext, req: Request) -> Response {
             });
             Ok(Response::DeployProgressOk {})
         }
+        Request::Edit {
+            role,
+            edits,
+            dry_run,
+        } => edit::on_edit(ctx, role, edits, dry_run).await,
+        Request::Desired { role } => edit::on_desired(ctx, role).await,
+        Request::UserLink { label } => edit::on_user_link(ctx, label).await,
     };
     answer.unwrap_or_else(Response::from)
 }

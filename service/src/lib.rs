@@ -456,7 +456,8 @@ async fn start_serving(
         },
     ));
     // Only subscribe where it is read: an unread receiver keeps the bus full.
-    let diag_applied = roles.contains(&Role::Server).then(|| events.subscribe());
+    // Each role's responder follows its Live (the client's runs while it has a bridge).
+    let diag_applied: Vec<_> = roles.iter().map(|r| (*r, events.subscribe())).collect();
     // OS network state: one owner per role, reconciling from Live now and,
     // asked by the role's runner, after every apply (on an OS without TUN it
     // latches a role that asks for TUN with `tun_unsupported`).
@@ -528,12 +529,20 @@ async fn start_serving(
             });
         }
     };
-    // Diagnostics: the server answers probes; the client probes its endpoints.
+    // Diagnostics: the server answers endpoint probes and probes its reverse
+    // channels; the client probes its endpoints and answers channel probes.
     let mut diag_tasks = Vec::new();
-    if let Some(applied) = diag_applied {
+    for (role, applied) in diag_applied {
         diag_tasks.push(tokio::spawn(diag::responder_following_live(
             layout.clone(),
+            role,
             applied,
+        )));
+    }
+    if roles.contains(&Role::Server) && service_cfg.tunnel_probe_s > 0 {
+        diag_tasks.push(tokio::spawn(diag::channels::prober(
+            layout.clone(),
+            Duration::from_secs(service_cfg.tunnel_probe_s),
         )));
     }
     if roles.contains(&Role::Client) && service_cfg.tunnel_probe_s > 0 {

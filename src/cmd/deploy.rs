@@ -189,6 +189,7 @@ pub fn run_client(layout: &Layout, a: &ClientDeployArgs) -> i32 {
         ttl: a.ttl,
         user: a.user.clone(),
         socks: a.socks,
+        reverse: !a.no_reverse,
     };
     match client::run(layout, &opts, &mut |e| p.event(e)) {
         Ok(d) => {
@@ -196,9 +197,14 @@ pub fn run_client(layout: &Layout, a: &ClientDeployArgs) -> i32 {
                 xp2p_core::desired::Protocol::Trojan => "trojan",
                 xp2p_core::desired::Protocol::Vless => "vless",
             };
+            let bridge = d
+                .bridge
+                .as_ref()
+                .map(|(key, domain)| format!(", reverse bridge {key} ({domain})"))
+                .unwrap_or_default();
             p.done(
                 &format!(
-                    "endpoint {} -> {}:{} ({protocol}, user {}) in {}",
+                    "endpoint {} -> {}:{} ({protocol}, user {}){bridge} in {}",
                     d.tag,
                     d.address,
                     d.port,
@@ -244,9 +250,14 @@ pub fn run_server(layout: &Layout, a: &ServerDeployArgs) -> i32 {
             } else {
                 ""
             };
+            let channel = d
+                .reverse
+                .as_ref()
+                .map(|c| format!(", reverse channel {} ({})", c.key, c.domain))
+                .unwrap_or_default();
             p.done(
                 &format!(
-                    "user {} on {}:{} in {}{cert}",
+                    "user {}{channel} on {}:{} in {}{cert}",
                     d.user,
                     d.server_name,
                     d.trojan_port,

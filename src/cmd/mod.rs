@@ -68,6 +68,12 @@ pub fn run(layout: &Layout, command: Command) -> i32 {
         }
         Command::Server(crate::args::ServerCommand::User(c)) => edit::users::run_user(layout, &c),
         Command::Server(crate::args::ServerCommand::Cert(c)) => edit::cert::run_cert(layout, &c),
+        Command::Server(crate::args::ServerCommand::Reverse(c)) => {
+            edit::reverse::run_channel(layout, &c)
+        }
+        Command::Client(crate::args::ClientCommand::Reverse(c)) => {
+            edit::reverse::run_bridge(layout, &c)
+        }
         Command::Repair(a) => repair::run(layout, &a),
         Command::Export(a) => export::run_export(layout, &a),
         Command::Import(a) => export::run_import(layout, &a),

@@ -1,10 +1,15 @@
 //! `xp2p ping`: round trips from the client's SOCKS inbound, through each
-//! endpoint's tunnel, to the server's diagnostics responder (see core::diag).
+//! endpoint's tunnel, to the server's diagnostics responder (see core::diag);
+//! `--channel KEY` on a server: one probe of a reverse channel, through the
+//! portal and the client's bridge to the client's responder.
 
 use std::time::Duration;
 
 use serde_json::json;
+use xp2p_core::status::{ChannelHealth, ChannelState};
+use xp2p_core::text::escape_control;
 use xp2p_core::{Layout, Role};
+use xp2p_service::diag::channels;
 use xp2p_store::live::{self, Slot};
 
 use crate::args::PingArgs;
@@ -14,6 +19,9 @@ pub fn run(layout: &Layout, a: &PingArgs) -> i32 {
     let command = "xp2p ping";
     let fail =
         |msg: String| super::ipc::fail(command, a.json, "invalid_request", &msg, exit::FAILED);
+    if let Some(key) = &a.channel {
+        return channel(layout, key, a.json);
+    }
     let rt = match live::read_runtime(layout, Role::Client, Slot::Live) {
         Ok(Some(rt)) => rt,
         Ok(None) => {
@@ -86,4 +94,63 @@ pub fn run(layout: &Layout, a: &PingArgs) -> i32 {
         );
     }
     if all_ok { exit::OK } else { exit::FAILED }
+}
+
+/// One probe of the server's reverse channel `key` (or the channel tagged so).
+fn channel(layout: &Layout, key: &str, json_out: bool) -> i32 {
+    let command = "xp2p ping";
+    let fail =
+        |msg: String| super::ipc::fail(command, json_out, "invalid_request", &msg, exit::FAILED);
+    let rt = match live::read_runtime(layout, Role::Server, Slot::Live) {
+        Ok(Some(rt)) => rt,
+        Ok(None) => {
+            return fail(format!(
+                "no Live server config in {} (apply one first)",
+                layout.live_dir(Role::Server).display()
+            ));
+        }
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(ch) = rt
+        .channels
+        .iter()
+        .find(|c| c.key == key)
+        .or_else(|| rt.channels.iter().find(|c| c.tag.eq_ignore_ascii_case(key)))
+    else {
+        let known: Vec<&str> = rt.channels.iter().map(|c| c.key.as_str()).collect();
+        return fail(format!(
+            "--channel: no enabled reverse channel `{}` in the server's Live config (known: {})",
+            escape_control(key),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    let at = xp2p_store::markers::now_rfc3339();
+    let probe = channels::probe(&rt, ch, channels::PROBE_TIMEOUT);
+    let h = ChannelHealth::from_probe(ch, probe, &at);
+    if json_out {
+        println!(
+            "{}",
+            json!({"schema_version": "1", "command": command, "channel": {
+                "key": h.key, "tag": h.tag, "state": h.state,
+                "rtt_ms": h.rtt_ms, "error": h.error}})
+        );
+    } else {
+        match (&h.rtt_ms, &h.error) {
+            (Some(ms), _) => println!("channel {}: up, rtt={ms:.2} ms", h.key),
+            (None, err) => println!(
+                "channel {}: down: {}",
+                h.key,
+                err.as_deref().unwrap_or("no answer")
+            ),
+        }
+    }
+    if h.state == ChannelState::Up {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
 }

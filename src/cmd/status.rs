@@ -205,5 +205,16 @@ fn print_state(state: &State, json_out: bool, command: &str) {
             .map(|t| t.summary())
             .unwrap_or_else(|_| r["tun_phase"].as_str().unwrap_or("disabled").to_string());
         println!("        tun: {}", escape_control(&tun));
+        // Server: each reverse channel's last probe (xp2p ping --channel's path).
+        for ch in r["channels"].as_array().into_iter().flatten() {
+            let key = text(&ch["key"]);
+            match (ch["state"].as_str(), ch["rtt_ms"].as_f64()) {
+                (Some("up"), Some(ms)) => println!("        channel {key} up {ms:.1} ms"),
+                (Some("down"), _) => {
+                    println!("        channel {key} down: {}", text(&ch["error"]))
+                }
+                _ => println!("        channel {key} unknown (not probed yet)"),
+            }
+        }
     }
 }

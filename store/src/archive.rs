@@ -216,7 +216,7 @@ fn safe_name(raw: &str) -> Result<String, &'static str> {
     let trimmed = raw.strip_prefix("./").unwrap_or(raw);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let parts: Vec<&str> = trimmed.split('/').collect();
-    if parts.iter().any(|p| *p == "..") {
+    if parts.contains(&"..") {
         return Err("a path with `..`");
     }
     if parts.iter().any(|p| p.is_empty() || *p == ".") {

@@ -43,24 +43,42 @@ pub fn collect(layout: &Layout) -> Vec<Member> {
             ("lkg", layout.lkg_dir(role)),
         ] {
             for f in ["xray.json", "runtime.json"] {
-                c.json_file(&format!("{slot}/config-{role}/{f}"), &dir.join(f));
+                c.json_file(
+                    &format!("{slot}/config-{role}/{f}"),
+                    &dir.join(f),
+                    Redact::Keys,
+                );
             }
         }
         c.json_file(
             &format!("state/sessions/{role}.json"),
             &layout.session(role),
+            Redact::Values,
         );
         let tun = xp2p_core::tunstate::state_path(layout, role);
         let name = tun
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        c.json_file(&format!("state/{name}"), &tun);
+        c.json_file(&format!("state/{name}"), &tun, Redact::Values);
         c.log(&format!("logs/core-{role}.log"), &layout.core_log(role));
     }
-    c.json_file("state/apply.request", &layout.apply_request());
-    c.json_file("state/apply.error", &layout.apply_error());
-    c.json_file("state/tunnel-health.json", &layout.tunnel_health());
+    c.json_file(
+        "state/apply.request",
+        &layout.apply_request(),
+        Redact::Values,
+    );
+    c.json_file("state/apply.error", &layout.apply_error(), Redact::Values);
+    c.json_file(
+        "state/tunnel-health.json",
+        &layout.tunnel_health(),
+        Redact::Values,
+    );
+    c.json_file(
+        "state/channel-health.json",
+        &layout.channel_health(),
+        Redact::Values,
+    );
     c.journal(layout);
     if let Some(p) = newest_service_log(layout.log_root()) {
         let name = p
@@ -75,6 +93,18 @@ pub fn collect(layout: &Layout) -> Vec<Member> {
     c.text("versions.txt", versions(layout));
     c.text("os.txt", os_facts());
     c.finish(layout)
+}
+
+/// How a JSON file is redacted before the by-value scrub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Redact {
+    /// A core config or snippet: every secret key's value (`password`, `id`,
+    /// `key`, …) becomes `<redacted>`, the structure stays.
+    Keys,
+    /// xp2p's own state (markers, sessions, TUN state): it holds no
+    /// credential by design, and its ids (`request_id`, `id`) are what a
+    /// helper needs; only the by-value scrub runs.
+    Values,
 }
 
 #[derive(Default)]
@@ -153,25 +183,25 @@ impl Collector {
             if xp2p_core::snippets::is_ignored_name(&name) {
                 continue;
             }
-            self.json_file(&format!("desired/config-{role}/{name}"), &p);
+            self.json_file(&format!("desired/config-{role}/{name}"), &p, Redact::Keys);
         }
     }
 
-    /// A JSON file with its secrets redacted (text that is not JSON is kept,
-    /// scrubbed by value: markers and state files from older versions).
-    fn json_file(&mut self, member: &str, path: &Path) {
+    /// A JSON file, redacted as `how` says (every member is also scrubbed by
+    /// value at the end; a config that is not JSON is withheld).
+    fn json_file(&mut self, member: &str, path: &Path, how: Redact) {
         let Some(text) = read_text(path, MAX_STATE) else {
             return;
         };
-        let out = if serde_json::from_str::<Value>(&text).is_ok() {
-            redact_config_json(&text)
-        } else {
-            text
+        let out = match how {
+            Redact::Keys => redact_config_json(&text),
+            Redact::Values => text,
         };
         self.text(member, out);
     }
 
-    /// The last [`JOURNAL_RECORDS`] records, each redacted.
+    /// The last [`JOURNAL_RECORDS`] records (scrubbed by value like the logs:
+    /// their `request_id`s and `id`s are what a helper follows).
     fn journal(&mut self, layout: &Layout) {
         let Some(bytes) = tail(&layout.journal(), JOURNAL_TAIL) else {
             return;
@@ -181,13 +211,7 @@ impl Collector {
         let start = lines.len().saturating_sub(JOURNAL_RECORDS);
         let mut out = String::new();
         for l in &lines[start..] {
-            match serde_json::from_str::<Value>(l) {
-                Ok(mut v) => {
-                    redact_json_value(&mut v);
-                    out.push_str(&v.to_string());
-                }
-                Err(_) => out.push_str(l),
-            }
+            out.push_str(l);
             out.push('\n');
         }
         self.text("state/journal.jsonl", out);

@@ -5,8 +5,6 @@
 //! mode and owner. A dry run takes the same path and writes nothing; either
 //! way the result carries the diff of the TOML and of the compiled config.
 
-use std::time::{Duration, Instant};
-
 use xp2p_core::compile::{self, CompileContext};
 use xp2p_core::desired::edit::{self, Created, Edit, EditError, EditErrorKind};
 use xp2p_core::desired::mode::ModeChange;
@@ -14,7 +12,7 @@ use xp2p_core::diff;
 use xp2p_core::digest::DesiredFiles;
 use xp2p_core::layout::Layout;
 use xp2p_core::role::Role;
-use xp2p_platform::lock::{FileLock, LockError};
+use xp2p_platform::lock::FileLock;
 
 use crate::atomic::write_secret;
 use crate::pipeline;
@@ -23,17 +21,8 @@ use crate::pipeline;
 /// service holds it briefly while it reads Desired; another edit while it
 /// writes).
 pub fn lock_role(layout: &Layout, role: Role) -> Result<FileLock, String> {
-    let path = layout.role_lock(role);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match FileLock::try_acquire(&path) {
-            Ok(l) => return Ok(l),
-            Err(LockError::Held { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            Err(e) => return Err(format!("cannot take the {role} lock: {e}")),
-        }
-    }
+    FileLock::acquire_within(&layout.role_lock(role), std::time::Duration::from_secs(10))
+        .map_err(|e| format!("cannot take the {role} lock: {e}"))
 }
 
 /// Write, or only show what would be written.

@@ -93,6 +93,14 @@ fn write_doc<T: Serialize>(path: &std::path::Path, doc: &T) -> Result<(), Marker
     write_atomic(path, &bytes).map_err(io_err(path))
 }
 
+/// How long a marker write waits for another writer (the service holds the
+/// lock for a read-modify-write of a few milliseconds).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn lock(layout: &Layout) -> Result<FileLock, LockError> {
+    FileLock::acquire_within(&layout.apply_request_lock(), LOCK_WAIT)
+}
+
 /// Writes a fresh request for `role` (replacing only that role's entry); returns its id.
 pub fn write_request(layout: &Layout, role: Role) -> Result<String, MarkerError> {
     let id = uuid::Uuid::new_v4().to_string();
@@ -102,7 +110,7 @@ pub fn write_request(layout: &Layout, role: Role) -> Result<String, MarkerError>
 
 /// Writes a request with a given id (the CLI picks the id it will wait for).
 pub fn write_request_id(layout: &Layout, role: Role, id: &str) -> Result<(), MarkerError> {
-    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let _lock = lock(layout)?;
     let mut doc = read_requests(layout);
     doc.version = 2;
     doc.requests.insert(
@@ -118,7 +126,7 @@ pub fn write_request_id(layout: &Layout, role: Role, id: &str) -> Result<(), Mar
 
 /// Removes `role`'s request only if it is still `id` (a newer one stays).
 pub fn remove_request_if(layout: &Layout, role: Role, id: &str) -> Result<bool, MarkerError> {
-    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let _lock = lock(layout)?;
     let mut doc = read_requests(layout);
     if doc.requests.get(&role).is_some_and(|e| e.id == id) {
         doc.requests.remove(&role);
@@ -129,14 +137,14 @@ pub fn remove_request_if(layout: &Layout, role: Role, id: &str) -> Result<bool, 
 }
 
 pub fn set_error(layout: &Layout, role: Role, entry: ErrorEntry) -> Result<(), MarkerError> {
-    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let _lock = lock(layout)?;
     let mut doc = read_errors(layout);
     doc.errors.insert(role, entry);
     write_doc(&layout.apply_error(), &doc)
 }
 
 pub fn clear_error(layout: &Layout, role: Role) -> Result<(), MarkerError> {
-    let _lock = FileLock::acquire(&layout.apply_request_lock())?;
+    let _lock = lock(layout)?;
     let mut doc = read_errors(layout);
     if doc.errors.remove(&role).is_some() {
         write_doc(&layout.apply_error(), &doc)?;

@@ -63,6 +63,7 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
         _ => false,
     };
     let tun = crate::tunstate::view(layout, role);
+    let channels = channels(layout, role, live_rt.as_ref());
     RoleView {
         role,
         desired_present: desired_digest.is_some(),
@@ -84,7 +85,20 @@ pub fn role_view(layout: &Layout, role: Role, records: &[Record]) -> RoleView {
         } else {
             Vec::new()
         },
+        channels,
     }
+}
+
+/// Server: the channels Live compiles, with the service's last probe of each.
+fn channels(layout: &Layout, role: Role, live_rt: Option<&RuntimeInfo>) -> Vec<ChannelHealth> {
+    let Some(rt) = live_rt.filter(|_| role == Role::Server) else {
+        return Vec::new();
+    };
+    let probed: Vec<ChannelHealth> = std::fs::read(layout.channel_health())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    channels_view(&rt.channels, &probed)
 }
 
 /// All roles, from the files and /proc.

@@ -337,6 +337,14 @@ pub fn parse(path: &Path) -> Result<Incoming, String> {
     Ok(Incoming { manifest, roles })
 }
 
+/// The imported certificate and key with where they land (absolute).
+#[derive(Debug, Clone)]
+pub struct PlacedTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub pair: TlsPair,
+}
+
 /// What an import writes for one role, validated.
 #[derive(Debug, Clone)]
 pub struct RolePlan {
@@ -347,18 +355,20 @@ pub struct RolePlan {
     /// Snippet files of this root the archive does not have (removed).
     pub remove_snippets: Vec<PathBuf>,
     /// Certificate and key: destination (absolute) and content.
-    pub tls: Option<((PathBuf, Vec<u8>), (PathBuf, Vec<u8>))>,
+    pub tls: Option<PlacedTls>,
     /// Whether the compiled config was checked (false: no core on this machine).
     pub compiled: bool,
+    /// Whether the role's Desired TOML exists now (the import replaces it).
+    pub replaces: bool,
 }
 
 impl RolePlan {
     /// Every file this plan writes or removes (for messages, never contents).
     pub fn paths(&self, layout: &Layout) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        if let Some(((c, _), (k, _))) = &self.tls {
-            out.push(c.clone());
-            out.push(k.clone());
+        if let Some(t) = &self.tls {
+            out.push(t.cert.clone());
+            out.push(t.key.clone());
         }
         for n in self.snippets.keys() {
             out.push(layout.snippets_dir(self.role).join(n));
@@ -375,9 +385,9 @@ impl RolePlan {
 fn tls_dest(layout: &Layout, stem: &str, bytes: &[u8]) -> (String, PathBuf) {
     let plain = format!("tls/server/{stem}.pem");
     let full = layout.resolve_asset(&plain);
-    match std::fs::read(&full) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (plain, full),
-        Ok(existing) if existing == bytes => (plain, full),
+    match xp2p_platform::fsread::read_operator_file_opt(&full, MAX_PEM) {
+        Ok(None) => (plain, full),
+        Ok(Some(existing)) if existing == bytes => (plain, full),
         _ => {
             let rel = format!("tls/server/{stem}-{}.pem", &sha256_hex(bytes)[..12]);
             let full = layout.resolve_asset(&rel);
@@ -443,7 +453,11 @@ pub fn plan(layout: &Layout, incoming: &Incoming) -> Result<Vec<RolePlan>, Strin
             text = edited.text;
             assets.insert(cert_rel, Some(pair.cert.clone()));
             assets.insert(key_rel, Some(pair.key.clone()));
-            tls = Some(((cert_full, pair.cert.clone()), (key_full, pair.key.clone())));
+            tls = Some(PlacedTls {
+                cert: cert_full,
+                key: key_full,
+                pair: pair.clone(),
+            });
         }
         let files = DesiredFiles {
             role,
@@ -483,6 +497,7 @@ pub fn plan(layout: &Layout, incoming: &Incoming) -> Result<Vec<RolePlan>, Strin
             remove_snippets,
             tls,
             compiled,
+            replaces: layout.desired_toml(role).symlink_metadata().is_ok(),
         });
     }
     Ok(out)
@@ -518,13 +533,13 @@ pub fn write(layout: &Layout, plans: &[RolePlan]) -> Result<Vec<PathBuf>, String
     };
     for plan in plans {
         let _lock = crate::desired_edit::lock_role(layout, plan.role)?;
-        if let Some(((cert, cert_bytes), (key, key_bytes))) = &plan.tls {
-            write_atomic_mode(cert, cert_bytes, Some(0o644))
-                .map_err(|e| failed(&written, cert, &e))?;
-            written.push(cert.clone());
-            write_secret(key, key_bytes, SecretAccess::OWNER_ONLY)
-                .map_err(|e| failed(&written, key, &e))?;
-            written.push(key.clone());
+        if let Some(t) = &plan.tls {
+            write_atomic_mode(&t.cert, &t.pair.cert, Some(0o644))
+                .map_err(|e| failed(&written, &t.cert, &e))?;
+            written.push(t.cert.clone());
+            write_secret(&t.key, &t.pair.key, SecretAccess::OWNER_ONLY)
+                .map_err(|e| failed(&written, &t.key, &e))?;
+            written.push(t.key.clone());
         }
         for (name, bytes) in &plan.snippets {
             let p = layout.snippets_dir(plan.role).join(name);
@@ -582,6 +597,22 @@ mod tests {
             std::fs::read_to_string(l2.desired_toml(Role::Client)).unwrap(),
             toml
         );
+    }
+
+    #[test]
+    fn an_imported_pem_never_overwrites_a_different_one() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::new(d.path(), d.path().join("logs"));
+        assert_eq!(tls_dest(&layout, "cert", b"A").0, "tls/server/cert.pem");
+        std::fs::create_dir_all(layout.tls_server_dir()).unwrap();
+        std::fs::write(layout.tls_server_dir().join("cert.pem"), "A").unwrap();
+        assert_eq!(tls_dest(&layout, "cert", b"A").0, "tls/server/cert.pem");
+        let (rel, full) = tls_dest(&layout, "cert", b"B");
+        assert_eq!(
+            rel,
+            format!("tls/server/cert-{}.pem", &sha256_hex(b"B")[..12])
+        );
+        assert_eq!(full, d.path().join(&rel));
     }
 
     #[test]

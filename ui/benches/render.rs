@@ -95,6 +95,7 @@ fn role(role: Role, pid: i32) -> RoleView {
         tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
+        channels: Vec::new(),
     }
 }
 

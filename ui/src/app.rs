@@ -279,6 +279,63 @@ async fn run_online(
             lines: source::logs_online(c, role).await?,
         },
         Effect::StartDeploy { .. } => return Ok(()),
+        Effect::LoadDesired(role) => Action::DesiredLoaded {
+            role,
+            result: match c
+                .call(&Request::desired(role))
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Response::DesiredOk { view } => Ok(view),
+                other => Err(refusal(&other)),
+            },
+        },
+        Effect::SendEdit {
+            role,
+            edits,
+            dry_run,
+        } => {
+            let req = Request::edit(role, edits.clone(), dry_run);
+            let result = match c.call(&req).await.map_err(|e| e.to_string())? {
+                Response::EditOk {
+                    summary,
+                    changed,
+                    written,
+                    request_id,
+                    toml_diff,
+                    compiled_diff,
+                    compiled_diff_unavailable,
+                } => Ok(crate::edit::EditAnswer {
+                    summary,
+                    changed,
+                    written,
+                    request_id,
+                    toml_diff,
+                    compiled_diff,
+                    compiled_diff_unavailable,
+                }),
+                other => Err(refusal(&other)),
+            };
+            Action::EditAnswered {
+                role,
+                edits,
+                dry_run,
+                result,
+            }
+        }
+        Effect::LoadUserLink(label) => {
+            let ans = c
+                .call(&Request::user_link(&label))
+                .await
+                .map_err(|e| e.to_string())?;
+            Action::UserLinkLoaded {
+                label,
+                result: match ans {
+                    Response::UserLinkOk { link, .. } => Ok(link),
+                    other => Err(refusal(&other)),
+                },
+            }
+        }
         Effect::RefreshStatus => {
             match c
                 .call(&Request::status())
@@ -294,6 +351,21 @@ async fn run_online(
     let _ = tx.send(action);
     Ok(())
 }
+
+/// A refusal as one line (`permission denied: …` for a read-only member).
+fn refusal(answer: &Response) -> String {
+    match answer {
+        Response::Error {
+            code: xp2p_ipc::WireError::PermissionDenied,
+            message,
+        } => format!("permission denied: {message}"),
+        Response::Error { message, .. } => message.clone(),
+        other => format!("unexpected `{}` answer", other.kind().as_str()),
+    }
+}
+
+const EDITS_NEED_THE_SERVICE: &str =
+    "the service is not running: edits and links go through it (start it: xp2p service run)";
 
 /// Effects without a service: read-only, from the files.
 async fn offline(layout: &Layout, e: Effect, tx: &mpsc::UnboundedSender<Action>) {
@@ -317,6 +389,24 @@ async fn offline(layout: &Layout, e: Effect, tx: &mpsc::UnboundedSender<Action>)
         Effect::StartDeploy { .. } => Action::CommandDone {
             ok: true,
             text: String::new(),
+        },
+        Effect::LoadDesired(role) => Action::DesiredLoaded {
+            role,
+            result: source::desired_offline(&l, role),
+        },
+        Effect::SendEdit {
+            role,
+            edits,
+            dry_run,
+        } => Action::EditAnswered {
+            role,
+            edits,
+            dry_run,
+            result: Err(EDITS_NEED_THE_SERVICE.into()),
+        },
+        Effect::LoadUserLink(label) => Action::UserLinkLoaded {
+            label,
+            result: Err(EDITS_NEED_THE_SERVICE.into()),
         },
     })
     .await;

@@ -2,6 +2,7 @@
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
+use crate::edit::{EditKey, Gen};
 use crate::state::{Action, State, View};
 
 pub fn action_for(state: &State, event: &Event) -> Option<Action> {
@@ -37,6 +38,12 @@ fn key(state: &State, k: &KeyEvent) -> Option<Action> {
             _ => Action::ConfirmNo,
         });
     }
+    if state.view.edit_tab().is_some()
+        && !state.help
+        && let Some(e) = edit_key(state, k)
+    {
+        return Some(Action::EditKey(e, Gen::fresh()));
+    }
     Some(match k.code {
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Esc => Action::Escape,
@@ -46,6 +53,8 @@ fn key(state: &State, k: &KeyEvent) -> Option<Action> {
         KeyCode::Char('3') => Action::Show(View::Journal),
         KeyCode::Char('4') => Action::Show(View::Logs),
         KeyCode::Char('5') => Action::Show(View::Deploy),
+        KeyCode::Char('6') => Action::Show(View::Entries),
+        KeyCode::Char('7') => Action::Show(View::Routes),
         KeyCode::Char('e') if state.view == View::Deploy => Action::EditDeploy,
         KeyCode::Tab => Action::NextRole,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
@@ -64,9 +73,35 @@ fn key(state: &State, k: &KeyEvent) -> Option<Action> {
     })
 }
 
+/// A key of an edit view: every key while a form, the filter or an overlay
+/// is open; in the list, its own keys (the rest stay global: `1`…`7`, Tab, q).
+fn edit_key(state: &State, k: &KeyEvent) -> Option<EditKey> {
+    let captured = state.edit.captures_keys();
+    Some(match k.code {
+        KeyCode::Enter => EditKey::Enter,
+        KeyCode::Up => EditKey::Up,
+        KeyCode::Down => EditKey::Down,
+        KeyCode::PageUp => EditKey::PageUp,
+        KeyCode::PageDown => EditKey::PageDown,
+        KeyCode::Esc if captured || !state.edit.filter.is_empty() => EditKey::Esc,
+        KeyCode::Tab if captured => EditKey::Tab,
+        KeyCode::BackTab if captured => EditKey::BackTab,
+        KeyCode::Backspace if captured => EditKey::Backspace,
+        KeyCode::Left | KeyCode::Right if captured => EditKey::Char(' '),
+        KeyCode::Char(c) if captured => EditKey::Char(c),
+        KeyCode::Char('k') => EditKey::Up,
+        KeyCode::Char('j') => EditKey::Down,
+        KeyCode::Char(c @ ('a' | 'e' | 'd' | ' ' | '/' | 'l')) => EditKey::Char(c),
+        _ => return None,
+    })
+}
+
 /// Every key the console knows, for the help overlay (kept beside the mapping).
-pub const HELP: [(&str, &str); 17] = [
+pub const HELP: [(&str, &str); 20] = [
     ("1 2 3 4 5", "Dashboard, Diff, Journal, Logs, Deploy"),
+    ("6 7", "Users (server) / Endpoints (client), Routes"),
+    ("a e d Space", "6 7: add, edit, delete, on/off; y writes"),
+    ("/  l", "6 7: filter; user's link and QR code"),
     ("e", "Deploy: edit host/port (Tab, Enter starts, Esc)"),
     ("Tab", "next role"),
     ("a", "apply the selected role"),

@@ -3,12 +3,14 @@
 //!
 //! - [`state`]: the state and a pure reducer (no I/O), effects as data;
 //! - [`keys`]: terminal input to actions;
+//! - [`edit`]: the edit views' state machine (forms, confirm, links);
 //! - [`views`]: drawing, pure functions of the state;
 //! - [`app`]: the event loop and the IPC task;
 //! - [`source`]: data from the service or, offline, from the files;
 //! - [`term`]: terminal setup and restore.
 
 pub mod app;
+pub mod edit;
 pub mod keys;
 pub mod qr;
 pub mod source;

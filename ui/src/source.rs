@@ -165,6 +165,16 @@ fn tail_lines(bytes: &[u8]) -> Vec<String> {
     lines
 }
 
+/// The edit views' rows from the file (offline: browse only).
+pub fn desired_offline(layout: &Layout, role: Role) -> Result<xp2p_ipc::DesiredView, String> {
+    let path = layout.desired_toml(role);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut view = xp2p_ipc::DesiredView::parse(role, &path, &text)?;
+    view.editable = false;
+    Ok(view)
+}
+
 pub fn snapshot_offline(layout: &Layout) -> Vec<RoleView> {
     status::snapshot(layout)
 }

@@ -6,8 +6,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::Value;
 use xp2p_core::Role;
-use xp2p_ipc::EventKind;
+use xp2p_core::desired::edit::Edit;
+use xp2p_ipc::{DesiredView, EventKind};
 use xp2p_store::status::RoleView;
+
+use crate::edit::{Ask, EditAnswer, EditKey, EditState, Gen, Tab};
 
 /// Lines of core log kept for the Logs view.
 pub const LOG_LINES: usize = 5000;
@@ -19,6 +22,21 @@ pub enum View {
     Journal,
     Logs,
     Deploy,
+    /// Users (server) or endpoints (client), editable.
+    Entries,
+    /// Redirects and forwards, editable.
+    Routes,
+}
+
+impl View {
+    /// The edit view's tab, for the two edit views.
+    pub fn edit_tab(self) -> Option<Tab> {
+        match self {
+            View::Entries => Some(Tab::Entries),
+            View::Routes => Some(Tab::Routes),
+            View::Dashboard | View::Diff | View::Journal | View::Logs | View::Deploy => None,
+        }
+    }
 }
 
 /// The three comparisons of the Diff view, cycled with `[` / `]`.
@@ -126,7 +144,7 @@ pub struct DeployRow {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     SendApply(Role),
     SendRollback(Role),
@@ -143,6 +161,16 @@ pub enum Effect {
         host: String,
         port: u16,
     },
+    /// The role's Desired as the edit views list it.
+    LoadDesired(Role),
+    /// An `edit` request (a dry run first, then the write).
+    SendEdit {
+        role: Role,
+        edits: Vec<Edit>,
+        dry_run: bool,
+    },
+    /// A server user's share link.
+    LoadUserLink(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +221,22 @@ pub enum Action {
     DeployEnded {
         ok: bool,
     },
+    /// A key in an edit view (with the clock and random bytes a form may need).
+    EditKey(EditKey, Gen),
+    DesiredLoaded {
+        role: Role,
+        result: Result<DesiredView, String>,
+    },
+    EditAnswered {
+        role: Role,
+        edits: Vec<Edit>,
+        dry_run: bool,
+        result: Result<EditAnswer, String>,
+    },
+    UserLinkLoaded {
+        label: String,
+        result: Result<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -209,6 +253,8 @@ pub struct State {
     /// Deploys seen while the console runs, by deploy id.
     pub deploys: BTreeMap<String, DeployRow>,
     pub deploy_form: DeployForm,
+    /// The edit views' rows, form, confirm step and link.
+    pub edit: EditState,
     pub diff_pair: usize,
     pub diff: Option<LoadedDiff>,
     pub diff_scroll: usize,
@@ -237,6 +283,7 @@ impl Default for State {
             attempts: BTreeMap::new(),
             deploys: BTreeMap::new(),
             deploy_form: DeployForm::default(),
+            edit: EditState::default(),
             diff_pair: 0,
             diff: None,
             diff_scroll: 0,
@@ -267,6 +314,12 @@ impl State {
         let Some(role) = self.role else { return };
         match self.view {
             View::Dashboard | View::Deploy => {}
+            View::Entries | View::Routes => {
+                if self.edit.view.as_ref().is_some_and(|v| v.role != role) {
+                    self.edit = EditState::default();
+                }
+                self.effects.push(Effect::LoadDesired(role));
+            }
             View::Diff => self.effects.push(Effect::LoadDiff {
                 role,
                 pair: self.diff_pair,
@@ -299,6 +352,28 @@ impl State {
             true,
         );
         false
+    }
+
+    /// Queues what an edit step asks for and shows its line.
+    fn edit_step(&mut self, step: crate::edit::Step) {
+        for a in step.asks {
+            self.effects.push(match a {
+                Ask::Load(role) => Effect::LoadDesired(role),
+                Ask::Edit {
+                    role,
+                    edits,
+                    dry_run,
+                } => Effect::SendEdit {
+                    role,
+                    edits,
+                    dry_run,
+                },
+                Ask::Link(label) => Effect::LoadUserLink(label),
+            });
+        }
+        if let Some((text, error)) = step.say {
+            self.say(text, error);
+        }
     }
 
     fn scroll(&mut self, delta: isize) {
@@ -560,6 +635,29 @@ pub fn reduce(mut s: State, action: Action) -> State {
                 f.steps.remove(0);
             }
         }
+        Action::EditKey(key, g) => {
+            if let (Some(tab), Some(role)) = (s.view.edit_tab(), s.role) {
+                let step = s.edit.key(tab, role, key, &g);
+                s.edit_step(step);
+            }
+        }
+        Action::DesiredLoaded { role, result } => {
+            if s.role == Some(role) {
+                s.edit.loaded(result);
+                let n = s.view.edit_tab().map_or(0, |t| s.edit.rows(t).len());
+                s.edit.selected = s.edit.selected.min(n.saturating_sub(1));
+            }
+        }
+        Action::EditAnswered {
+            role,
+            edits,
+            dry_run,
+            result,
+        } => {
+            let step = s.edit.answered(role, edits, dry_run, result);
+            s.edit_step(step);
+        }
+        Action::UserLinkLoaded { label, result } => s.edit.link_answered(&label, result),
         Action::DeployEnded { ok } => {
             s.deploy_form.running = false;
             s.say(
@@ -715,7 +813,8 @@ fn on_event(s: &mut State, ev: &Value) {
         }
         Some(EventKind::DesiredChanged) => {
             s.effects.push(Effect::RefreshStatus);
-            if s.view == View::Diff && role == s.role {
+            let reloads = matches!(s.view, View::Diff | View::Entries | View::Routes);
+            if reloads && role == s.role {
                 s.load_for_view();
             }
         }

@@ -35,6 +35,7 @@ fn role_view(role: Role) -> RoleView {
         tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
+        channels: Vec::new(),
     }
 }
 

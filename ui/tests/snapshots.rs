@@ -157,6 +157,7 @@ fn healthy_client() -> RoleView {
         tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
+        channels: Vec::new(),
     }
 }
 
@@ -194,6 +195,7 @@ fn healthy_server() -> RoleView {
         tun_phase: xp2p_core::tunstate::Phase::Disabled,
         tun: None,
         tunnels: Vec::new(),
+        channels: Vec::new(),
     }
 }
 
@@ -792,4 +794,26 @@ fn deploy_view_with_link_and_steps() {
         "validating (server)".into(),
     ];
     snap("deploy_view", &s);
+}
+
+#[test]
+fn dashboard_shows_each_channel_on_the_health_line() {
+    use xp2p_store::status::{ChannelHealth, ChannelState};
+    let ch = |key: &str, state: ChannelState, rtt_ms: Option<f64>| ChannelHealth {
+        key: key.into(),
+        tag: format!("{key}.rev"),
+        state,
+        rtt_ms,
+        error: (state == ChannelState::Down).then(|| "no answer".into()),
+        at: PAST.into(),
+    };
+    let mut server = healthy_server();
+    server.channels = vec![
+        ch("alice", ChannelState::Up, Some(1.25)),
+        ch("bob", ChannelState::Down, None),
+        ch("carol", ChannelState::Unknown, None),
+    ];
+    let mut s = online(vec![server, healthy_client()]);
+    s.role = Some(Role::Server);
+    snap_at("channels_health", &s, 120, 40);
 }

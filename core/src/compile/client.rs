@@ -114,6 +114,8 @@ pub fn build(
     });
 
     add_api(&mut out, ROLE, &m.core, core);
+    // Reverse-bridge rules precede the diagnostics markers (system slot).
+    let bridge_outbounds = super::reverse::add_bridges(&mut out, s, |e| outbound(e, core));
 
     let mut endpoints = Vec::new();
     for (i, e) in s.endpoints.iter().enumerate() {
@@ -168,6 +170,7 @@ pub fn build(
         });
     }
     out.outbounds.push(direct_outbound());
+    out.outbounds.extend(bridge_outbounds);
 
     for f in &s.forwards {
         add_forward(&mut out, ROLE, f);

@@ -24,15 +24,27 @@ pub struct Managed {
     /// Slot 6: full-tunnel rule.
     pub final_rules: Vec<Value>,
     pub runtime_inbounds: Vec<RuntimeInbound>,
+    /// Client bridge tags: routing names them as inbound tags.
+    pub reverse_inbound_tags: Vec<String>,
+    /// Server portal tags: routing names them as outbound tags.
+    pub reverse_outbound_tags: Vec<String>,
+    /// Server: the compiled channels, for runtime.json (probes).
+    pub runtime_channels: Vec<super::runtime::RuntimeChannel>,
 }
 
 impl Managed {
+    /// Every tag routing may name as `inboundTag` (snippets must not reuse one).
     pub fn inbound_tags(&self) -> Vec<String> {
-        tags(&self.inbounds)
+        let mut t = tags(&self.inbounds);
+        t.extend(self.reverse_inbound_tags.iter().cloned());
+        t
     }
 
+    /// Every tag routing may name as `outboundTag`.
     pub fn outbound_tags(&self) -> Vec<String> {
-        tags(&self.outbounds)
+        let mut t = tags(&self.outbounds);
+        t.extend(self.reverse_outbound_tags.iter().cloned());
+        t
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod common;
+pub mod reverse;
 pub mod rules;
 pub mod runtime;
 pub mod server;
@@ -119,16 +120,18 @@ pub fn compile(
     // The moment rotation graces are judged against (server users).
     let now = humantime::parse_rfc3339_weak(&compiled_at)
         .unwrap_or_else(|_| std::time::SystemTime::now());
-    let (managed, endpoints, tun) = match &desired {
+    let (mut managed, endpoints, tun, diag_port) = match &desired {
         Desired::Client(m) => {
             let out = client::build(m, core, &toml_path).map_err(Problems)?;
-            (out.managed, out.endpoints, out.tun)
+            let diag_port = reverse::client_diag_port(&out.managed, &m.client);
+            (out.managed, out.endpoints, out.tun, diag_port)
         }
         Desired::Server(m) => {
             let out = server::build(m, core, layout, &toml_path, now).map_err(Problems)?;
-            (out.managed, Vec::new(), out.tun)
+            (out.managed, Vec::new(), out.tun, Some(m.server.diag_port.0))
         }
     };
+    let channels = std::mem::take(&mut managed.runtime_channels);
     let snippet_dir: PathBuf = layout.snippets_dir(role);
     let merge_errors = snips.check_merge(
         &snippet_dir,
@@ -179,10 +182,8 @@ pub fn compile(
         inbounds: managed.runtime_inbounds,
         endpoints,
         tun,
-        diag_port: match &desired {
-            Desired::Server(m) => Some(m.server.diag_port.0),
-            Desired::Client(_) => None,
-        },
+        diag_port,
+        channels,
     };
     let runtime_json = serde_json::to_value(&runtime)
         .map(|v| to_canonical_bytes(&v))

@@ -17,9 +17,39 @@ pub struct RuntimeInfo {
     pub inbounds: Vec<RuntimeInbound>,
     pub endpoints: Vec<RuntimeEndpoint>,
     pub tun: RuntimeTun,
-    /// Server: the loopback port of the diagnostics responder.
+    /// The loopback port of the diagnostics responder: the server's always,
+    /// the client's while it has an enabled reverse bridge.
     #[serde(default)]
     pub diag_port: Option<u16>,
+    /// Server: the enabled reverse channels the service probes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<RuntimeChannel>,
+}
+
+impl RuntimeInfo {
+    /// Where a local program reaches the inbound `tag` (an unspecified listen
+    /// address is reached on loopback), e.g. the SOCKS inbound a probe uses.
+    pub fn inbound_addr(&self, tag: &str) -> Option<std::net::SocketAddr> {
+        let i = self.inbounds.iter().find(|i| i.tag == tag)?;
+        let ip: std::net::IpAddr = i.listen.parse().ok()?;
+        let ip = match ip {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+            other => other,
+        };
+        Some(std::net::SocketAddr::new(ip, i.port))
+    }
+}
+
+/// A compiled reverse channel (server): where its probe goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeChannel {
+    /// `[server.reverse_channels.<key>]`.
+    pub key: String,
+    /// The portal's tag.
+    pub tag: String,
+    /// The channel's marker (`127.254.x.y:62023`), routed into the portal.
+    pub marker: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

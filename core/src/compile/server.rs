@@ -98,6 +98,7 @@ pub fn build(
         network: "tcp".into(),
     });
     add_api(&mut out, ROLE, &m.core, core);
+    let portal_outbounds = super::reverse::add_portals(&mut out, s, now);
     out.outbounds.push(direct_outbound());
     // Diagnostics: client markers (127.255.0.0/16) reach the loopback responder.
     out.outbounds.push(json!({
@@ -109,10 +110,27 @@ pub fn build(
         json!({"ip": ["127.255.0.0/16"]}),
         "xp2p-diag",
     ));
+    out.outbounds.extend(portal_outbounds);
     for f in &s.forwards {
         add_forward(&mut out, ROLE, f);
     }
     out.managed_rules.extend(redirect_rules(ROLE, &s.redirects));
+    // The host's own SOCKS inbound: its traffic meets the redirects (a reverse
+    // channel into a client's LAN, say).
+    if let Some(addr) = s.socks_address {
+        out.inbounds.push(json!({
+            "tag": "socks-in", "protocol": "socks",
+            "listen": addr.ip().to_string(), "port": addr.port(),
+            "settings": {"auth": "noauth", "udp": true, "ip": addr.ip().to_string()}
+        }));
+        out.runtime_inbounds.push(RuntimeInbound {
+            tag: "socks-in".into(),
+            protocol: "socks".into(),
+            listen: addr.ip().to_string(),
+            port: addr.port(),
+            network: "tcp,udp".into(),
+        });
+    }
     // TUN mode: the service's bridge feeds this loopback SOCKS inbound, so traffic
     // the host routes into the TUN meets the same routing as tunnel traffic.
     let tun_socks = std::net::SocketAddr::from(([127, 0, 0, 1], s.tun_socks_port.0));

@@ -10,7 +10,8 @@ use super::edit::{Edit, edit_text};
 use crate::role::Role;
 
 /// The mode a command asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
 pub enum ModeChange {
     /// Client or server: no TUN.
     Proxy,

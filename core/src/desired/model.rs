@@ -4,13 +4,14 @@
 //! MTU, CIDRs, socket addresses), so a loaded model is already well-typed; cross-
 //! field rules live in [`super::validate`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::names::endpoint_tag_for;
+use super::names::{endpoint_tag_for, reverse_name};
 
 // --- value types -------------------------------------------------------------
 
@@ -218,7 +219,8 @@ pub struct ServiceSection {
     pub debounce_ms: u64,
     pub drain_ms: u64,
     pub socket_group: String,
-    /// Seconds between tunnel probes of each client endpoint (0: off).
+    /// Seconds between tunnel probes of each client endpoint and of each
+    /// server reverse channel (0: off).
     pub tunnel_probe_s: u64,
 }
 
@@ -289,6 +291,12 @@ pub struct ClientSection {
     pub endpoints: Vec<Endpoint>,
     pub redirects: Vec<Redirect>,
     pub forwards: Vec<Forward>,
+    /// Reverse-channel bridges (`[client.reverse.<key>]`), by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reverse: BTreeMap<String, ClientReverse>,
+    /// Loopback port of the client's diagnostics responder, which answers the
+    /// server's probes of a reverse channel (run while a bridge is enabled).
+    pub diag_port: Port,
 }
 
 impl Default for ClientSection {
@@ -308,6 +316,8 @@ impl Default for ClientSection {
             endpoints: Vec::new(),
             redirects: Vec::new(),
             forwards: Vec::new(),
+            reverse: BTreeMap::new(),
+            diag_port: Port(62025),
         }
     }
 }
@@ -363,6 +373,75 @@ impl Endpoint {
     }
 }
 
+/// `[client.reverse.<key>]`: the bridge of a reverse channel. The client core
+/// keeps a connection open to the server's portal through `endpoint_tag`, and
+/// what the server sends into it leaves here (`direct`) into the client's LAN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientReverse {
+    /// The user this client is known as on the server (the endpoint's `user`).
+    pub user_id: String,
+    /// The server's host name (the endpoint's `hostname`).
+    pub host: String,
+    /// Bridge tag; default `<sanitize(user)><sanitize(host)>.rev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The rendezvous domain both sides name; default as the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The endpoint the bridge reaches the portal through.
+    pub endpoint_tag: String,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl ClientReverse {
+    pub fn effective_tag(&self) -> String {
+        effective_or(&self.tag, &self.user_id, &self.host)
+    }
+
+    pub fn effective_domain(&self) -> String {
+        effective_or(&self.domain, &self.user_id, &self.host)
+    }
+}
+
+/// `[server.reverse_channels.<key>]`: the portal of a reverse channel. Server
+/// redirects and forwards name its tag as `outbound_tag` to reach the LAN
+/// behind the client that logs in as `user_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerChannel {
+    /// The `[[server.users]]` label whose client carries the bridge.
+    pub user_id: String,
+    /// This server's host name, as the client's endpoint names it.
+    pub host: String,
+    /// Portal tag; default `<sanitize(user)><sanitize(host)>.rev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The rendezvous domain; default as the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl ServerChannel {
+    pub fn effective_tag(&self) -> String {
+        effective_or(&self.tag, &self.user_id, &self.host)
+    }
+
+    pub fn effective_domain(&self) -> String {
+        effective_or(&self.domain, &self.user_id, &self.host)
+    }
+}
+
+fn effective_or(v: &Option<String>, user: &str, host: &str) -> String {
+    match v {
+        Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => reverse_name(user, host),
+    }
+}
+
 // --- server ------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,10 +471,21 @@ pub struct ServerSection {
     pub tun_addr: Cidr,
     /// Loopback port of the SOCKS inbound the TUN bridge feeds (TUN mode only).
     pub tun_socks_port: Port,
+    /// A SOCKS inbound for programs on the server host (`socks-in`): their
+    /// traffic meets the server's redirects, e.g. into a reverse channel.
+    /// Unset: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socks_address: Option<SocketAddr>,
     pub diag_port: Port,
+    /// Loopback port of the SOCKS inbound (`xp2p-diag-in`) the service probes
+    /// reverse channels through (compiled while a channel is enabled).
+    pub diag_socks_port: Port,
     pub users: Vec<User>,
     pub redirects: Vec<Redirect>,
     pub forwards: Vec<Forward>,
+    /// Reverse channels into client LANs (`[server.reverse_channels.<key>]`), by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reverse_channels: BTreeMap<String, ServerChannel>,
 }
 
 impl Default for ServerSection {
@@ -414,10 +504,13 @@ impl Default for ServerSection {
                 ipnet::Ipv4Net::new(Ipv4Addr::new(198, 18, 0, 5), 30).unwrap_or_default(),
             )),
             tun_socks_port: Port(51181),
+            socks_address: None,
             diag_port: Port(62022),
+            diag_socks_port: Port(62024),
             users: Vec::new(),
             redirects: Vec::new(),
             forwards: Vec::new(),
+            reverse_channels: BTreeMap::new(),
         }
     }
 }

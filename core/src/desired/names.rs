@@ -6,6 +6,21 @@ pub fn endpoint_tag_for(hostname: &str) -> String {
     format!("proxy-{}", sanitize(hostname))
 }
 
+/// The default tag and domain of a reverse channel, the same on both sides:
+/// `<sanitize(user)><sanitize(host)>.rev` (xp2p-upstream §3.3).
+pub fn reverse_name(user: &str, host: &str) -> String {
+    format!("{}{}.rev", sanitize(user), sanitize(host))
+}
+
+/// A reverse-channel key: 1–64 of `[A-Za-z0-9_-]` (it is a TOML table name
+/// and a command argument).
+pub fn is_channel_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 pub fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut dash = false;
@@ -103,6 +118,18 @@ mod tests {
     fn tag_derivation_matches_upstream() {
         assert_eq!(endpoint_tag_for("vpn.example.com"), "proxy-vpn-example-com");
         assert_eq!(endpoint_tag_for("A--B..c"), "proxy-a-b-c");
+    }
+
+    #[test]
+    fn reverse_names_match_upstream() {
+        assert_eq!(
+            reverse_name("branch@example.com", "edge.example.com"),
+            "branch-example-comedge-example-com.rev"
+        );
+        assert!(is_hostname(&reverse_name("a@xp2p.local", "1.2.3.4")));
+        assert!(is_channel_key("alice-xp2p_local1"));
+        assert!(!is_channel_key("a.b"));
+        assert!(!is_channel_key(""));
     }
 
     #[test]

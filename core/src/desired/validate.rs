@@ -13,6 +13,8 @@ use super::names::{
 use crate::error::{ConfigError, ErrorCode};
 use crate::layout::Layout;
 
+mod reverse;
+
 struct Checker<'a> {
     file: &'a Path,
     src: &'a str,
@@ -37,12 +39,7 @@ pub struct KnownOutbounds<'a> {
     pub appended: &'a [String],
 }
 
-fn check_redirects(
-    c: &mut Checker<'_>,
-    section: &str,
-    redirects: &[Redirect],
-    targets: &BTreeMap<String, bool>,
-) {
+fn check_redirects(c: &mut Checker<'_>, section: &str, redirects: &[Redirect], targets: &Targets) {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (i, r) in redirects.iter().enumerate() {
         let key = format!("{section}.redirects[{i}]");
@@ -74,17 +71,43 @@ fn check_redirects(
     }
 }
 
-fn check_target(c: &mut Checker<'_>, key: &str, tag: &str, targets: &BTreeMap<String, bool>) {
+/// What an `outbound_tag` may name, and whether it is usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// `direct`, an enabled endpoint, an appended outbound.
+    Usable,
+    /// An enabled reverse channel (server): usable too.
+    Channel,
+    DisabledEndpoint,
+    /// A disabled reverse channel, by its key.
+    DisabledChannel(String),
+}
+
+impl Target {
+    fn usable(&self) -> bool {
+        matches!(self, Target::Usable | Target::Channel)
+    }
+}
+
+type Targets = BTreeMap<String, Target>;
+
+fn check_target(c: &mut Checker<'_>, key: &str, tag: &str, targets: &Targets) {
     match targets.get(&tag.to_ascii_lowercase()) {
-        Some(true) => {}
-        Some(false) => c.fail(
+        Some(Target::Usable | Target::Channel) => {}
+        Some(Target::DisabledEndpoint) => c.fail(
             key.to_string(),
             format!("`{tag}` names a disabled endpoint; enable it or point elsewhere"),
+        ),
+        Some(Target::DisabledChannel(k)) => c.fail(
+            key.to_string(),
+            format!(
+                "`{tag}` names the disabled reverse channel `{k}`; enable it or point elsewhere"
+            ),
         ),
         None => {
             let known: Vec<&str> = targets
                 .iter()
-                .filter(|(_, on)| **on)
+                .filter(|(_, t)| t.usable())
                 .map(|(t, _)| t.as_str())
                 .collect();
             c.fail(
@@ -99,7 +122,7 @@ fn check_forwards(
     c: &mut Checker<'_>,
     section: &str,
     forwards: &[Forward],
-    targets: &BTreeMap<String, bool>,
+    targets: &Targets,
     taken: &mut Vec<(std::net::IpAddr, u16, &'static str)>,
 ) {
     for (i, f) in forwards.iter().enumerate() {
@@ -190,8 +213,8 @@ pub fn client(
     }
 
     // endpoints: tag -> enabled
-    let mut targets: BTreeMap<String, bool> = BTreeMap::new();
-    targets.insert("direct".into(), true);
+    let mut targets = Targets::new();
+    targets.insert("direct".into(), Target::Usable);
     for (i, e) in s.endpoints.iter().enumerate() {
         let key = format!("client.endpoints[{i}]");
         if !is_hostname(&e.hostname) {
@@ -252,10 +275,12 @@ pub fn client(
         }
         let tag = e.effective_tag();
         check_managed_tag(&mut c, format!("{key}.tag"), &tag);
-        if targets
-            .insert(tag.to_ascii_lowercase(), !e.disabled)
-            .is_some()
-        {
+        let state = if e.disabled {
+            Target::DisabledEndpoint
+        } else {
+            Target::Usable
+        };
+        if targets.insert(tag.to_ascii_lowercase(), state).is_some() {
             c.fail_code(
                 ErrorCode::MergeCollision,
                 format!("{key}.tag"),
@@ -267,11 +292,11 @@ pub fn client(
     // endpoints so that a snippet tag equal to an endpoint tag is reported by the
     // snippet merge check (file, index, tag), not as a duplicate endpoint tag.
     for t in known.appended {
-        targets.insert(t.to_ascii_lowercase(), true);
+        targets.insert(t.to_ascii_lowercase(), Target::Usable);
     }
 
     if !s.full_tunnel_tag.is_empty()
-        && targets.get(&s.full_tunnel_tag.to_ascii_lowercase()) != Some(&true)
+        && targets.get(&s.full_tunnel_tag.to_ascii_lowercase()) != Some(&Target::Usable)
     {
         c.fail(
             "client.full_tunnel_tag".into(),
@@ -285,11 +310,13 @@ pub fn client(
         );
     }
 
+    reverse::check_bridges(&mut c, s, &targets);
     check_redirects(&mut c, "client", &s.redirects, &targets);
     let mut taken = vec![
         (s.socks_address.ip(), s.socks_address.port(), "tcp"),
         (s.socks_address.ip(), s.socks_address.port(), "udp"),
     ];
+    reverse::check_client_diag_port(&mut c, s, &mut taken);
     check_api_port(&mut c, &m.core, &mut taken);
     check_forwards(&mut c, "client", &s.forwards, &targets, &mut taken);
     c.errors
@@ -364,11 +391,12 @@ pub fn server(
         check_rotation(&mut c, &key, u, vless);
     }
     check_user_identities(&mut c, &s.users);
-    let mut targets: BTreeMap<String, bool> = BTreeMap::new();
-    targets.insert("direct".into(), true);
+    let mut targets = Targets::new();
+    targets.insert("direct".into(), Target::Usable);
     for t in known.appended {
-        targets.insert(t.to_ascii_lowercase(), true);
+        targets.insert(t.to_ascii_lowercase(), Target::Usable);
     }
+    reverse::check_channels(&mut c, s, &mut targets);
     check_redirects(&mut c, "server", &s.redirects, &targets);
     let mut taken = vec![
         (s.listen, s.trojan_port.0, "tcp"),
@@ -386,6 +414,21 @@ pub fn server(
         }
         taken.push((loopback, s.tun_socks_port.0, "tcp"));
     }
+    if let Some(addr) = s.socks_address {
+        if addr.port() == 0 {
+            c.fail("server.socks_address".into(), "port must be 1-65535");
+        } else if taken.iter().any(|(ip, port, _)| {
+            *port == addr.port()
+                && (*ip == addr.ip() || ip.is_unspecified() || addr.ip().is_unspecified())
+        }) {
+            c.fail(
+                "server.socks_address".into(),
+                format!("{addr} is already used by another listener of the server"),
+            );
+        }
+        taken.push((addr.ip(), addr.port(), "tcp"));
+    }
+    reverse::check_server_probe_port(&mut c, s, &mut taken);
     check_api_port(&mut c, &m.core, &mut taken);
     if s.diag_port == s.trojan_port {
         c.fail(

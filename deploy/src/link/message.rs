@@ -32,6 +32,24 @@ pub struct Manifest {
     pub profile: Option<String>,
     /// The client's mode (`proxy`, `tun:split`, `tun:full`); informational.
     pub mode: String,
+    /// Add a reverse channel for the new user (`xp2p client deploy` without
+    /// `--no-reverse`). Always sent; absent means `false`: a manifest without
+    /// it comes from a client older than reverse channels, which would never
+    /// add the matching bridge, so a channel for it would only dangle.
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+/// The reverse channel the server added for the new user: the client's bridge
+/// must name the same `tag` and `domain` (`<sanitize(user)><sanitize(host)>.rev`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseChannel {
+    /// The channel's key in `[server.reverse_channels.<key>]` (the server's own name for it).
+    pub key: String,
+    /// The portal's tag.
+    pub tag: String,
+    /// The rendezvous domain both cores name.
+    pub domain: String,
 }
 
 /// What the server set up, sent once its temporary core answers.
@@ -48,6 +66,10 @@ pub struct DeployResult {
     pub validate_port: u16,
     /// The echo target's port on the server's loopback.
     pub echo_port: u16,
+    /// The reverse channel the server will write with the user (absent when the
+    /// manifest asked for none, or from a server older than reverse channels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<ReverseChannel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +216,7 @@ mod tests {
             user: "alice".into(),
             profile: None,
             mode: "proxy".into(),
+            reverse: true,
         });
         let line = seal_line(&mut c, &m).unwrap();
         assert!(!line.contains("alice"), "sealed on the wire");
@@ -212,6 +235,11 @@ mod tests {
             cert_sha256: "00".repeat(32),
             validate_port: 5,
             echo_port: 6,
+            reverse: Some(ReverseChannel {
+                key: "alice".into(),
+                tag: "aliceh-example.rev".into(),
+                domain: "aliceh-example.rev".into(),
+            }),
         });
         let line = seal_line(&mut s, &r).unwrap();
         assert!(!line.contains("secret"));
@@ -223,6 +251,52 @@ mod tests {
         assert_eq!(
             open_line::<ServerMsg>(&mut c, &bye, "reply").unwrap(),
             Incoming::Message(ServerMsg::Bye)
+        );
+    }
+
+    #[test]
+    fn the_reverse_fields_keep_older_peers_working() {
+        // A manifest from a client older than reverse channels asks for none.
+        let old: ClientMsg = serde_json::from_str(
+            r#"{"type":"manifest","host":"h.example","user":"u","mode":"proxy"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old,
+            ClientMsg::Manifest(Manifest { reverse: false, .. })
+        ));
+        // A new manifest always says which, so `false` is explicit on the wire.
+        let off = serde_json::to_string(&ClientMsg::Manifest(Manifest {
+            host: "h.example".into(),
+            trojan_port: None,
+            user: "u".into(),
+            profile: None,
+            mode: "proxy".into(),
+            reverse: false,
+        }))
+        .unwrap();
+        assert!(off.contains(r#""reverse":false"#), "{off}");
+        // A result from an older server (no `reverse`) parses as no channel,
+        // and a result without a channel says nothing of one.
+        let r: ServerMsg = serde_json::from_str(
+            r#"{"type":"result","ok":true,"link":"l","server_name":"h","cert_sha256":"00","validate_port":1,"echo_port":2}"#,
+        )
+        .unwrap();
+        let ServerMsg::Result(r) = r else {
+            panic!("not a result: {r:?}")
+        };
+        assert_eq!(r.reverse, None);
+        assert!(!serde_json::to_string(&r).unwrap().contains("reverse"));
+        // An older peer ignores the new fields (serde's default): they carry no
+        // `deny_unknown_fields`, so adding them stays compatible both ways.
+        #[derive(Deserialize)]
+        struct OldManifest {
+            host: String,
+        }
+        let new = serde_json::json!({"host": "h", "user": "u", "mode": "proxy", "reverse": true});
+        assert_eq!(
+            serde_json::from_value::<OldManifest>(new).unwrap().host,
+            "h"
         );
     }
 

@@ -14,4 +14,6 @@ pub mod random;
 
 pub use channel::{Channel, ChannelError, SessionKeys, SessionNonce, Side};
 pub use deploy_link::{DeployLink, LinkError, Secret};
-pub use message::{ClientMsg, DeployResult, Incoming, Manifest, Refusal, ServerMsg};
+pub use message::{
+    ClientMsg, DeployResult, Incoming, Manifest, Refusal, ReverseChannel, ServerMsg,
+};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use xp2p_core::desired::edit::{Edit, RedirectTarget};
 use xp2p_core::{Layout, Role};
 use xp2p_ipc::{Field, MAX_FRAME, PROTO, Request, RequestKind, Response, WireError};
 
@@ -286,6 +287,17 @@ fn sample(kind: RequestKind) -> Request {
         RequestKind::DeployProgress => {
             Request::deploy_progress("d1", "client", "validating", "running", "x")
         }
+        RequestKind::Edit => Request::edit(
+            Role::Client,
+            vec![Edit::RedirectAdd {
+                role: Role::Client,
+                target: RedirectTarget::cidr("10.77.0.0/16").unwrap(),
+                via: "direct".into(),
+            }],
+            false,
+        ),
+        RequestKind::Desired => Request::desired(Role::Client),
+        RequestKind::UserLink => Request::user_link("alice"),
     }
 }
 
@@ -357,7 +369,14 @@ async fn read_only_members_may_only_read() {
         let v = next(&mut lines).await.expect("an answer");
         assert_eq!(v["id"], id, "{kind}: {v}");
         let refused = v["type"] == "error" && v["code"] == "permission_denied";
-        assert_eq!(refused, kind.mutates(), "{kind}: {v}");
+        assert_eq!(
+            refused,
+            kind.access() == xp2p_ipc::Access::Full,
+            "{kind}: {v}"
+        );
+        if kind == RequestKind::Desired {
+            assert_eq!(v["view"]["editable"], false, "readers may not edit: {v}");
+        }
         if refused {
             let msg = v["message"].as_str().unwrap();
             assert!(msg.contains(&format!("`{kind}`")), "{msg}");
@@ -478,4 +497,147 @@ async fn repair_on_an_os_without_tun_reports_the_typed_error_per_role() {
     for o in owners {
         o.stop(true).await;
     }
+}
+
+/// A client Desired with one endpoint (tag `proxy-peer`), valid for an apply.
+const CLIENT_TOML: &str = "# the operator's comment\n[client]\n\n[[client.endpoints]]\n\
+hostname = \"peer\"\naddress = \"127.0.0.1\"\nport = 62025\nuser = \"u@xp2p.local\"\n\
+password = \"secret-pass-1\"\nallow_insecure = true\n";
+
+fn edit_context(dir: &std::path::Path) -> (Arc<IpcContext>, mpsc::UnboundedReceiver<RunnerCmd>) {
+    let layout = Layout::new(dir, dir.join("logs"));
+    std::fs::write(dir.join("xp2p-client.toml"), CLIENT_TOML).unwrap();
+    let (runner, commands) = mpsc::unbounded_channel();
+    let ctx = Arc::new(IpcContext {
+        layout,
+        instance_id: "test".into(),
+        events: EventBus::default(),
+        runners: HashMap::from([(Role::Client, runner)]),
+        tun: HashMap::new(),
+        owner_uid: 0,
+        group_gid: None,
+        started: Instant::now(),
+    });
+    (ctx, commands)
+}
+
+async fn ask(
+    lines: &mut Lines,
+    w: &mut tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    r: &Request,
+) -> Value {
+    let mut line = r.to_frame(Some(1)).to_line();
+    line.push('\n');
+    w.write_all(line.as_bytes()).await.unwrap();
+    next(lines).await.expect("an answer")
+}
+
+fn redirect(cidr: &str, via: &str) -> Edit {
+    Edit::RedirectAdd {
+        role: Role::Client,
+        target: RedirectTarget::cidr(cidr).unwrap(),
+        via: via.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_edit_writes_desired_through_the_one_writer_and_requests_an_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, mut commands) = edit_context(dir.path());
+    let toml = dir.path().join("xp2p-client.toml");
+    let (mut lines, mut w) = talk(&ctx, Access::Full, 1024 * 1024);
+
+    // A dry run shows the diff and writes nothing.
+    let dry = Request::edit(
+        Role::Client,
+        vec![redirect("10.77.0.0/16", "proxy-peer")],
+        true,
+    );
+    let v = ask(&mut lines, &mut w, &dry).await;
+    assert_eq!(v["type"], "edit.ok", "{v}");
+    assert_eq!(
+        (v["changed"].as_bool(), v["written"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(
+        v["toml_diff"]
+            .as_str()
+            .unwrap()
+            .contains("+cidr = \"10.77.0.0/16\""),
+        "{v}"
+    );
+    assert!(v.get("request_id").is_none(), "{v}");
+    assert_eq!(std::fs::read_to_string(&toml).unwrap(), CLIENT_TOML);
+    assert!(!ctx.layout.apply_request().exists());
+    assert!(commands.try_recv().is_err());
+
+    // The write: Desired keeps the comment, the request is written and announced.
+    let real = Request::edit(
+        Role::Client,
+        vec![redirect("10.77.0.0/16", "proxy-peer")],
+        false,
+    );
+    let v = ask(&mut lines, &mut w, &real).await;
+    assert_eq!(v["type"], "edit.ok", "{v}");
+    assert_eq!(v["written"], true, "{v}");
+    let id = v["request_id"].as_str().expect("a request id").to_string();
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.starts_with("# the operator's comment\n"), "{text}");
+    assert!(text.contains("cidr = \"10.77.0.0/16\""), "{text}");
+    let marker = std::fs::read_to_string(ctx.layout.apply_request()).unwrap();
+    assert!(marker.contains(&id), "{marker}");
+    assert!(matches!(commands.try_recv(), Ok(RunnerCmd::Announce(a)) if a == id));
+
+    // The browse view lists it, without the endpoint's password.
+    let v = ask(&mut lines, &mut w, &Request::desired(Role::Client)).await;
+    assert_eq!(v["view"]["redirects"][0]["cidr"], "10.77.0.0/16", "{v}");
+    assert_eq!(v["view"]["endpoints"][0]["tag"], "proxy-peer", "{v}");
+    assert_eq!(v["view"]["editable"], true, "{v}");
+    assert!(!v.to_string().contains("secret-pass-1"), "{v}");
+}
+
+#[tokio::test]
+async fn a_refused_edit_is_one_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, mut commands) = edit_context(dir.path());
+    let before = tree(dir.path());
+    let (mut lines, mut w) = talk(&ctx, Access::Full, 1024 * 1024);
+    // A redirect via a missing endpoint: Desired's fault, named by key.
+    let r = Request::edit(
+        Role::Client,
+        vec![redirect("10.77.0.0/16", "proxy-nowhere")],
+        false,
+    );
+    let v = ask(&mut lines, &mut w, &r).await;
+    assert_eq!(
+        (v["type"].as_str(), v["code"].as_str()),
+        (Some("error"), Some("invalid_desired")),
+        "{v}"
+    );
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("proxy-nowhere") && !msg.contains('\n'),
+        "{msg}"
+    );
+    // A server edit sent for the client role, and no edits at all: the request's fault.
+    let r = Request::edit(
+        Role::Client,
+        vec![Edit::UserRemove { label: "a".into() }],
+        false,
+    );
+    assert_eq!(ask(&mut lines, &mut w, &r).await["code"], "invalid_request");
+    let r = Request::edit(Role::Client, vec![], false);
+    assert_eq!(ask(&mut lines, &mut w, &r).await["code"], "invalid_request");
+    // A role this service does not serve.
+    let r = Request::edit(
+        Role::Server,
+        vec![Edit::UserRemove { label: "a".into() }],
+        false,
+    );
+    assert_eq!(ask(&mut lines, &mut w, &r).await["code"], "invalid_request");
+    // Only the role lock the writer took may have appeared (empty).
+    let mut after = tree(dir.path());
+    after.retain(|p, bytes| !(p.ends_with(".state/locks/client.lock") && bytes.is_empty()));
+    assert_eq!(after, before, "no file changed");
+    assert!(commands.try_recv().is_err(), "no apply was asked for");
 }

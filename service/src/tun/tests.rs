@@ -47,6 +47,7 @@ pub(crate) fn live(layout: &Layout, role: Role, mode: &str) {
             socks: (mode != "proxy").then(|| "127.0.0.1:51080".into()),
         },
         diag_port: None,
+        channels: Vec::new(),
     };
     let dir = layout.live_dir(role);
     std::fs::create_dir_all(&dir).unwrap();

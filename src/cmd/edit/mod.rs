@@ -7,6 +7,7 @@
 
 pub mod cert;
 pub mod endpoints;
+pub mod reverse;
 pub mod routes;
 pub mod users;
 
@@ -68,6 +69,20 @@ pub fn run(
     a: &EditArgs,
     after_write: impl FnOnce(&EditReport),
 ) -> i32 {
+    run_expecting(layout, role, command, edits, a, None, after_write)
+}
+
+/// [`run`], and with `--wait` also checks the role's TUN reached `expect`
+/// (the mode commands: `--wait` means the whole change).
+pub fn run_expecting(
+    layout: &Layout,
+    role: Role,
+    command: &str,
+    edits: &[Edit],
+    a: &EditArgs,
+    expect: Option<xp2p_store::tunstate::Phase>,
+    after_write: impl FnOnce(&EditReport),
+) -> i32 {
     let mode = if a.dry_run { Mode::DryRun } else { Mode::Write };
     let report = match desired_edit::edit(layout, role, edits, mode) {
         Ok(r) => r,
@@ -101,7 +116,7 @@ pub fn run(
         },
         &AfterEdit {
             command,
-            expect: None,
+            expect,
             edit: Some(report_json(&report, false)),
         },
     )
@@ -223,4 +238,13 @@ pub fn load(
                 exit::FAILED,
             )
         })
+}
+
+/// The role's Desired when it loads and validates; None otherwise (the edit
+/// that follows reports the problem).
+pub fn load_quiet(layout: &Layout, role: Role) -> Option<xp2p_core::desired::Desired> {
+    let files = xp2p_store::pipeline::read(layout, role).ok()?;
+    xp2p_core::compile::check(layout, &files)
+        .ok()
+        .map(|(d, _)| d)
 }

@@ -5,12 +5,12 @@ use std::time::SystemTime;
 
 use serde_json::json;
 use xp2p_core::desired::Desired;
-use xp2p_core::desired::edit::{Created, Edit, generated_credential, generated_label};
+use xp2p_core::desired::edit::{Created, Edit, channels_of, generated_credential, generated_label};
 use xp2p_core::desired::model::{ServerDesired, User};
 use xp2p_core::links::{Trust, user_link};
 use xp2p_core::{Layout, Role};
 
-use super::{command_name, load, print_list_json, random_bytes, run};
+use super::{command_name, load, load_quiet, print_list_json, random_bytes, run};
 use crate::args::UserCommand;
 use crate::cmd::ipc::fail;
 use crate::exit;
@@ -20,6 +20,7 @@ pub fn run_user(layout: &Layout, c: &UserCommand) -> i32 {
         UserCommand::Add {
             label,
             credential,
+            reverse,
             edit,
         } => {
             let command = command_name(Role::Server, "user", "add");
@@ -38,7 +39,17 @@ pub fn run_user(layout: &Layout, c: &UserCommand) -> i32 {
                 Ok(v) => v,
                 Err(e) => return fail(&command, edit.json, "internal", &e, exit::FAILED),
             };
-            let edits = [Edit::UserAdd { label, credential }];
+            let mut edits = vec![Edit::UserAdd {
+                label: label.clone(),
+                credential,
+            }];
+            if *reverse {
+                edits.push(Edit::ChannelAdd {
+                    key: None,
+                    user: label,
+                    host: None,
+                });
+            }
             run(layout, Role::Server, &command, &edits, edit, |r| {
                 for c in &r.created {
                     if let Created::User { label, .. } = c {
@@ -78,16 +89,38 @@ pub fn run_user(layout: &Layout, c: &UserCommand) -> i32 {
         UserCommand::Disable { label, edit } | UserCommand::Enable { label, edit } => {
             let disabled = matches!(c, UserCommand::Disable { .. });
             let verb = if disabled { "disable" } else { "enable" };
-            let edits = [Edit::UserSetDisabled {
+            // A disabled user's channels go down with it (and come back with it).
+            let channels = match load_quiet(layout, Role::Server) {
+                Some(Desired::Server(m)) => channels_of(&m, label),
+                _ => Vec::new(),
+            };
+            let toggle = channels.into_iter().map(|key| Edit::ChannelSetDisabled {
+                role: Role::Server,
+                key,
+                disabled,
+            });
+            let user = Edit::UserSetDisabled {
                 label: label.clone(),
                 disabled,
-            }];
+            };
+            let edits: Vec<Edit> = if disabled {
+                toggle.chain([user]).collect()
+            } else {
+                std::iter::once(user).chain(toggle).collect()
+            };
             let command = command_name(Role::Server, "user", verb);
             run(layout, Role::Server, &command, &edits, edit, |_| {})
         }
-        UserCommand::Remove { label, edit } => {
-            let edits = [Edit::UserRemove {
-                label: label.clone(),
+        UserCommand::Remove {
+            label,
+            cascade,
+            edit,
+        } => {
+            let label = label.clone();
+            let edits = [if *cascade {
+                Edit::UserRemoveWithChannels { label }
+            } else {
+                Edit::UserRemove { label }
             }];
             let command = command_name(Role::Server, "user", "remove");
             run(layout, Role::Server, &command, &edits, edit, |_| {})

@@ -10,29 +10,47 @@ use crate::keys::HELP;
 use crate::state::{Confirm, Conn, State, View};
 
 pub fn header(f: &mut Frame, area: Rect, s: &State, t: &Theme) {
-    let tab = |n: &str, name: &str, v: View| {
-        let style = if s.view == v { t.selected() } else { t.dim() };
-        Span::styled(format!("{n} {name} "), style)
-    };
     let role = s.role.map_or("-".to_string(), |r| r.to_string());
     let conn = match &s.conn {
         Conn::Online { pid } => Span::styled(format!("● online pid {pid}"), t.ok()),
         Conn::Connecting => Span::styled("○ connecting".to_string(), t.warn()),
         Conn::Offline { .. } => Span::styled("○ offline".to_string(), t.bad()),
     };
-    let line = Line::from(vec![
-        Span::styled("xp2p ", t.title()),
-        tab("1", "Dashboard", View::Dashboard),
-        tab("2", "Diff", View::Diff),
-        tab("3", "Journal", View::Journal),
-        tab("4", "Logs", View::Logs),
-        tab("5", "Deploy", View::Deploy),
+    let right = [
         Span::raw("│ "),
         Span::styled(role, t.accent()),
         Span::raw(" │ "),
         conn,
-    ]);
-    f.render_widget(Paragraph::new(line), area);
+    ];
+    let tabs = [
+        ("1", "Dashboard", View::Dashboard),
+        ("2", "Diff", View::Diff),
+        ("3", "Journal", View::Journal),
+        ("4", "Logs", View::Logs),
+        ("5", "Deploy", View::Deploy),
+        ("6", super::edit::entries_name(s), View::Entries),
+        ("7", "Routes", View::Routes),
+    ];
+    // Every tab named when the line has room; else only the current one (the
+    // role and the connection always show).
+    let full: usize = 5 + tabs
+        .iter()
+        .map(|(n, name, _)| n.len() + name.len() + 2)
+        .sum::<usize>();
+    let right_width: usize = right.iter().map(Span::width).sum();
+    let compact = full + right_width > usize::from(area.width);
+    let mut spans = vec![Span::styled("xp2p ", t.title())];
+    for (n, name, v) in tabs {
+        let style = if s.view == v { t.selected() } else { t.dim() };
+        let text = if compact && s.view != v {
+            format!("{n} ")
+        } else {
+            format!("{n} {name} ")
+        };
+        spans.push(Span::styled(text, style));
+    }
+    spans.extend(right);
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 pub fn offline_banner(f: &mut Frame, area: Rect, s: &State, t: &Theme) {

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
-use xp2p_store::status::RoleView;
+use xp2p_store::status::{ChannelState, RoleView};
 
 use super::{Theme, short};
 use crate::state::{LiveAttempt, State};
@@ -252,6 +252,20 @@ fn role_block(
                 ("ok", Some(ms)) => last
                     .spans
                     .push(Span::styled(format!("ok {ms:.1} ms"), t.ok())),
+                (state, _) => last.spans.push(Span::styled(state.to_string(), t.bad())),
+            }
+        }
+        // Server: the last probe of each reverse channel.
+        for ch in &v.channels {
+            last.spans
+                .push(Span::styled(format!("   channel {} ", ch.key), t.dim()));
+            match (ch.state, ch.rtt_ms) {
+                (ChannelState::Up, Some(ms)) => last
+                    .spans
+                    .push(Span::styled(format!("up {ms:.1} ms"), t.ok())),
+                (ChannelState::Unknown, _) => {
+                    last.spans.push(Span::styled(ch.state.to_string(), t.dim()))
+                }
                 (state, _) => last.spans.push(Span::styled(state.to_string(), t.bad())),
             }
         }

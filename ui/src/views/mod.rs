@@ -5,6 +5,7 @@ mod chrome;
 mod dashboard;
 mod deploy;
 mod diff;
+mod edit;
 mod journal;
 mod logs;
 pub mod theme;
@@ -34,6 +35,8 @@ pub fn draw(f: &mut Frame, s: &State, t: &Theme) {
         View::Journal => journal::draw(f, body, s, t),
         View::Logs => logs::draw(f, body, s, t),
         View::Deploy => deploy::draw(f, body, s, t),
+        View::Entries => edit::draw(f, body, s, t, crate::edit::Tab::Entries),
+        View::Routes => edit::draw(f, body, s, t, crate::edit::Tab::Routes),
     }
     chrome::status_line(f, status, s, t);
     if let Some(c) = s.confirm {

@@ -12,17 +12,28 @@ const KEY: &str = "client.endpoints";
 
 /// Changes of [`super::Edit::EndpointUpdate`]; `None` keeps a key. For the
 /// optional keys an empty string removes the key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct EndpointChanges {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<Port>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_insecure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_peer_cert_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<String>,
 }
 

@@ -50,6 +50,11 @@ pub fn add(st: &mut State<'_>, f: &Forward) -> Result<(), EditError> {
     if f.target_host.trim().is_empty() {
         return Err(EditError::usage("--target", "a target host is required"));
     }
+    let via = super::reverse::resolve_via(st, &f.outbound_tag)?;
+    let f = &Forward {
+        outbound_tag: via,
+        ..f.clone()
+    };
     let t = doc::table(vec![
         ("listen_address", f.listen_address.to_string().into()),
         ("listen_port", i64::from(f.listen_port.0).into()),

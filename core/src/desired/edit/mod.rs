@@ -38,6 +38,7 @@ pub(crate) mod doc;
 mod endpoints;
 mod forwards;
 mod redirects;
+mod reverse;
 mod settings;
 mod users;
 
@@ -59,9 +60,13 @@ use crate::role::Role;
 pub use endpoints::EndpointChanges;
 pub use forwards::free_listen_port;
 pub use redirects::RedirectTarget;
+pub use reverse::channels_of;
 
-/// One typed change of a role's Desired.
-#[derive(Debug, Clone, PartialEq)]
+/// One typed change of a role's Desired. Serialisable (tagged by `op`,
+/// snake_case) so the console can send edits to the service over IPC; an
+/// edit may carry a credential, so it is never logged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Edit {
     /// Server: a new `[[server.users]]` (`created_at` = now). Generate missing
     /// values with [`generated_label`] / [`generated_credential`].
@@ -152,6 +157,42 @@ pub enum Edit {
         role: Role,
         change: ModeChange,
     },
+    /// Server: a reverse channel (`[server.reverse_channels.<key>]`) into the
+    /// LAN behind the client of `user`. `key` defaults to the sanitized
+    /// label, `host` to `server.host`; the tag and domain
+    /// (`<user><host>.rev`) are written out.
+    ChannelAdd {
+        key: Option<String>,
+        user: String,
+        host: Option<String>,
+    },
+    /// Client: a reverse bridge (`[client.reverse.<key>]`) through the
+    /// endpoint `endpoint_tag`; `user` and `host` default to the endpoint's,
+    /// `key` to the sanitized host.
+    BridgeAdd {
+        key: Option<String>,
+        endpoint_tag: String,
+        user: Option<String>,
+        host: Option<String>,
+    },
+    /// Either role: a channel (server) or bridge (client) by key or tag.
+    ChannelSetDisabled {
+        role: Role,
+        key: String,
+        disabled: bool,
+    },
+    /// Either role. On the server refused while a redirect or forward routes
+    /// through the channel, unless `cascade` (which removes those too).
+    ChannelRemove {
+        role: Role,
+        key: String,
+        cascade: bool,
+    },
+    /// Server: the user, its reverse channels and what routes through them
+    /// ([`Edit::UserRemove`] is refused while the user has a channel).
+    UserRemoveWithChannels {
+        label: String,
+    },
 }
 
 impl Edit {
@@ -166,18 +207,23 @@ impl Edit {
             | Edit::SetHost { .. }
             | Edit::SetProfile { .. }
             | Edit::SetTrojanPort { .. }
-            | Edit::SetDiagPort { .. } => Role::Server,
+            | Edit::SetDiagPort { .. }
+            | Edit::ChannelAdd { .. }
+            | Edit::UserRemoveWithChannels { .. } => Role::Server,
             Edit::EndpointAdd(_)
             | Edit::SetSocksAddress { .. }
             | Edit::EndpointUpdate { .. }
             | Edit::EndpointSetDisabled { .. }
-            | Edit::EndpointRemove { .. } => Role::Client,
+            | Edit::EndpointRemove { .. }
+            | Edit::BridgeAdd { .. } => Role::Client,
             Edit::RedirectAdd { role, .. }
             | Edit::RedirectRemove { role, .. }
             | Edit::ForwardAdd { role, .. }
             | Edit::ForwardRemove { role, .. }
             | Edit::SetCorePath { role, .. }
-            | Edit::SetMode { role, .. } => *role,
+            | Edit::SetMode { role, .. }
+            | Edit::ChannelSetDisabled { role, .. }
+            | Edit::ChannelRemove { role, .. } => *role,
         }
     }
 }
@@ -425,6 +471,28 @@ pub fn edit_text(
             Edit::SetSocksAddress { address } => settings::set_socks_address(&mut st, *address)?,
             Edit::SetCorePath { path: p, .. } => settings::set_core_path(&mut st, p)?,
             Edit::SetMode { change, .. } => settings::set_mode(&mut st, change)?,
+            Edit::ChannelAdd { key, user, host } => {
+                reverse::add_channel(&mut st, key.as_deref(), user, host.as_deref())?
+            }
+            Edit::BridgeAdd {
+                key,
+                endpoint_tag,
+                user,
+                host,
+            } => reverse::add_bridge(
+                &mut st,
+                key.as_deref(),
+                endpoint_tag,
+                user.as_deref(),
+                host.as_deref(),
+            )?,
+            Edit::ChannelSetDisabled { key, disabled, .. } => {
+                reverse::set_disabled(&mut st, key, *disabled)?
+            }
+            Edit::ChannelRemove { key, cascade, .. } => reverse::remove(&mut st, key, *cascade)?,
+            Edit::UserRemoveWithChannels { label } => {
+                reverse::remove_user_with_channels(&mut st, label)?
+            }
         }
     }
     let text = doc.to_string();

@@ -10,7 +10,8 @@ use crate::role::Role;
 
 /// What a redirect matches. Build it with [`RedirectTarget::cidr`] or
 /// [`RedirectTarget::domain`], which refuse a malformed value (usage errors).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RedirectTarget {
     Cidr(Cidr),
     Domain(String),
@@ -95,6 +96,7 @@ pub fn add(st: &mut State<'_>, target: &RedirectTarget, via: &str) -> Result<(),
     if via.is_empty() {
         return Err(EditError::usage("--via", "an outbound tag is required"));
     }
+    let via = &super::reverse::resolve_via(st, via)?;
     let want = target.key();
     if let Some(r) = redirects(st)?
         .iter()

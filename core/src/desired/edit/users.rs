@@ -131,6 +131,16 @@ pub fn set_disabled(st: &mut State<'_>, label: &str, disabled: bool) -> Result<(
 pub fn remove(st: &mut State<'_>, label: &str) -> Result<(), EditError> {
     let i = find(st, label)?;
     let name = st.server()?.server.users[i].user_label.clone();
+    let channels = super::reverse::channels_of(&st.server()?, &name);
+    if !channels.is_empty() {
+        return Err(EditError::conflict(
+            KEY,
+            format!(
+                "user \"{name}\" still has reverse channel {}; remove it first or remove the user with its channels",
+                channels.join(", ")
+            ),
+        ));
+    }
     doc::remove(st.section()?, "users", i);
     st.done(format!("removed user {name}"));
     Ok(())
