@@ -4,50 +4,13 @@
 
 mod service_support;
 mod support;
+mod tmux_support;
 
 use std::process::Command;
 
 use service_support::*;
 use support::*;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "tui"])
-    }
-
-    /// A key by its tmux name (`a`, `Tab`, `Enter`).
-    fn key(&self, key: &str) {
-        self.run(&["send-keys", "-t", "tui", key]);
-    }
-
-    /// Text typed as is.
-    fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "tui", "-l", text]);
-    }
-
-    fn wait_for(&self, what: &str) -> bool {
-        wait_until(LONG, || self.screen().contains(what))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
+use tmux_support::Tmux;
 
 #[test]
 fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
@@ -91,7 +54,7 @@ fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
     assert!(tmux.wait_for("online"), "{}", tmux.screen());
 
     // 7: Routes, listing the role's Desired through the service (empty yet).
-    tmux.key("7");
+    tmux.keys("7");
     assert!(
         tmux.wait_for("no redirects or forwards yet"),
         "{}",
@@ -100,7 +63,7 @@ fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
     assert!(tmux.screen().contains("a add"), "{}", tmux.screen());
 
     // A bad CIDR is refused in the form, one line naming the field.
-    tmux.key("a");
+    tmux.keys("a");
     assert!(tmux.wait_for("add a client route"), "{}", tmux.screen());
     assert!(
         tmux.screen().contains("proxy-localhost"),
@@ -108,13 +71,13 @@ fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
         tmux.screen()
     );
     tmux.type_text("10.77.0.0/99");
-    tmux.key("Enter");
+    tmux.keys("Enter");
     assert!(tmux.wait_for("match: "), "{}", tmux.screen());
     for _ in 0.."10.77.0.0/99".len() {
-        tmux.key("BSpace");
+        tmux.keys("BSpace");
     }
     tmux.type_text("10.77.0.0/16");
-    tmux.key("Enter");
+    tmux.keys("Enter");
 
     // The confirm step: the summary and the compiled diff, nothing written yet.
     assert!(tmux.wait_for("confirm client edit"), "{}", tmux.screen());
@@ -132,7 +95,7 @@ fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
     );
 
     // y: the service writes Desired and requests the apply; it commits.
-    tmux.key("y");
+    tmux.keys("y");
     assert!(tmux.wait_for("apply requested"), "{}", tmux.screen());
     assert!(
         tmux.wait_for("client: committed in"),
@@ -147,7 +110,7 @@ fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
     assert_eq!(p.wait_outcomes("client", before + 1).len(), before + 1);
 
     // The dashboard shows the apply committed with its phases.
-    tmux.key("1");
+    tmux.keys("1");
     assert!(tmux.wait_for("done"), "{}", tmux.screen());
     let screen = tmux.screen();
     assert!(screen.contains("committed"), "{screen}");
@@ -162,6 +125,6 @@ fn console_adds_a_redirect_through_the_form_and_the_service_applies_it() {
     }
     assert!(now.contains("cidr = \"10.77.0.0/16\""), "{now}");
     assert!(now.contains("outbound_tag = \"proxy-localhost\""), "{now}");
-    tmux.key("q");
+    tmux.keys("q");
     drop(svc);
 }

@@ -4,45 +4,14 @@
 
 mod service_support;
 mod support;
+mod tmux_support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use service_support::*;
 use support::*;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "tui"])
-    }
-
-    fn keys(&self, keys: &str) {
-        self.run(&["send-keys", "-t", "tui", keys]);
-    }
-
-    fn wait_for(&self, what: &str) -> bool {
-        wait_until(LONG, || self.screen().contains(what))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
+use tmux_support::Tmux;
 
 #[test]
 fn console_shows_the_role_applies_diffs_and_quits_cleanly() {

@@ -564,13 +564,29 @@ async fn run_rollback<F: Effects>(fx: &F, a: &mut Attempt) -> Result<End, End> {
 }
 
 /// `xp2p rollback`: Live and LKG swap places through the same phases and journal.
-pub async fn rollback<F: Effects>(fx: &F, mut a: Attempt) -> ApplyResult {
+pub async fn rollback<F: Effects>(fx: &F, a: Attempt) -> ApplyResult {
+    manual(fx, a, Manual::Rollback).await
+}
+
+/// The manual attempts (no Desired involved).
+#[derive(Debug, Clone, Copy)]
+enum Manual {
+    Rollback,
+    Restart,
+}
+
+/// Announces a manual attempt, runs it and finishes it like any other.
+async fn manual<F: Effects>(fx: &F, mut a: Attempt, kind: Manual) -> ApplyResult {
     fx.emit(Event::ApplyStart {
         role: fx.role(),
         request_id: a.request_id.clone(),
         attempt_id: a.id.clone(),
     });
-    let end = match run_rollback(fx, &mut a).await {
+    let run = match kind {
+        Manual::Rollback => run_rollback(fx, &mut a).await,
+        Manual::Restart => run_restart(fx, &mut a).await,
+    };
+    let end = match run {
         Ok(end) | Err(end) => end,
     };
     finish(fx, &mut a, end).await
@@ -591,16 +607,8 @@ async fn run_restart<F: Effects>(fx: &F, a: &mut Attempt) -> Result<End, End> {
 }
 
 /// `xp2p restart`: a staged replacement of the core with the same Live config.
-pub async fn restart<F: Effects>(fx: &F, mut a: Attempt) -> ApplyResult {
-    fx.emit(Event::ApplyStart {
-        role: fx.role(),
-        request_id: a.request_id.clone(),
-        attempt_id: a.id.clone(),
-    });
-    let end = match run_restart(fx, &mut a).await {
-        Ok(end) | Err(end) => end,
-    };
-    finish(fx, &mut a, end).await
+pub async fn restart<F: Effects>(fx: &F, a: Attempt) -> ApplyResult {
+    manual(fx, a, Manual::Restart).await
 }
 
 #[cfg(test)]

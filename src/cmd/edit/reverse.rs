@@ -19,21 +19,17 @@ fn state(disabled: bool) -> &'static str {
 pub fn run_channel(layout: &Layout, c: &ChannelCommand) -> i32 {
     let role = Role::Server;
     match c {
-        ChannelCommand::Add { user, key, edit } => {
-            let edits = [Edit::ChannelAdd {
+        ChannelCommand::Add { user, key, edit } => write(
+            layout,
+            role,
+            "add",
+            Edit::ChannelAdd {
                 key: key.clone(),
                 user: user.clone(),
                 host: None,
-            }];
-            run(
-                layout,
-                role,
-                &command_name(role, "reverse", "add"),
-                &edits,
-                edit,
-                |_| {},
-            )
-        }
+            },
+            edit,
+        ),
         ChannelCommand::Enable { key, edit } | ChannelCommand::Disable { key, edit } => toggle(
             layout,
             role,
@@ -41,21 +37,17 @@ pub fn run_channel(layout: &Layout, c: &ChannelCommand) -> i32 {
             matches!(c, ChannelCommand::Disable { .. }),
             edit,
         ),
-        ChannelCommand::Remove { key, cascade, edit } => {
-            let edits = [Edit::ChannelRemove {
+        ChannelCommand::Remove { key, cascade, edit } => write(
+            layout,
+            role,
+            "remove",
+            Edit::ChannelRemove {
                 role,
                 key: key.clone(),
                 cascade: *cascade,
-            }];
-            run(
-                layout,
-                role,
-                &command_name(role, "reverse", "remove"),
-                &edits,
-                edit,
-                |_| {},
-            )
-        }
+            },
+            edit,
+        ),
         ChannelCommand::List(l) => {
             let command = command_name(role, "reverse", "list");
             let m = match load(layout, role, &command, l.json) {
@@ -105,22 +97,18 @@ pub fn run_bridge(layout: &Layout, c: &BridgeCommand) -> i32 {
             user,
             host,
             edit,
-        } => {
-            let edits = [Edit::BridgeAdd {
+        } => write(
+            layout,
+            role,
+            "add",
+            Edit::BridgeAdd {
                 key: key.clone(),
                 endpoint_tag: endpoint.clone(),
                 user: user.clone(),
                 host: host.clone(),
-            }];
-            run(
-                layout,
-                role,
-                &command_name(role, "reverse", "add"),
-                &edits,
-                edit,
-                |_| {},
-            )
-        }
+            },
+            edit,
+        ),
         BridgeCommand::Enable { key, edit } | BridgeCommand::Disable { key, edit } => toggle(
             layout,
             role,
@@ -128,21 +116,17 @@ pub fn run_bridge(layout: &Layout, c: &BridgeCommand) -> i32 {
             matches!(c, BridgeCommand::Disable { .. }),
             edit,
         ),
-        BridgeCommand::Remove { key, edit } => {
-            let edits = [Edit::ChannelRemove {
+        BridgeCommand::Remove { key, edit } => write(
+            layout,
+            role,
+            "remove",
+            Edit::ChannelRemove {
                 role,
                 key: key.clone(),
                 cascade: false,
-            }];
-            run(
-                layout,
-                role,
-                &command_name(role, "reverse", "remove"),
-                &edits,
-                edit,
-                |_| {},
-            )
-        }
+            },
+            edit,
+        ),
         BridgeCommand::List(l) => {
             let command = command_name(role, "reverse", "list");
             let m = match load(layout, role, &command, l.json) {
@@ -194,17 +178,27 @@ fn toggle(
     edit: &crate::args::EditArgs,
 ) -> i32 {
     let verb = if disabled { "disable" } else { "enable" };
-    let edits = [Edit::ChannelSetDisabled {
+    write(
+        layout,
         role,
-        key: key.to_string(),
-        disabled,
-    }];
+        verb,
+        Edit::ChannelSetDisabled {
+            role,
+            key: key.to_string(),
+            disabled,
+        },
+        edit,
+    )
+}
+
+/// Writes one edit of the role's reverse entries and requests the apply.
+fn write(layout: &Layout, role: Role, verb: &str, e: Edit, a: &crate::args::EditArgs) -> i32 {
     run(
         layout,
         role,
         &command_name(role, "reverse", verb),
-        &edits,
-        edit,
+        &[e],
+        a,
         |_| {},
     )
 }
