@@ -90,12 +90,18 @@ async fn answer(s: TcpStream) {
 
 /// Probes every client endpoint every `every`, writing `.state/tunnel-health.json`.
 pub async fn prober(layout: Layout, every: Duration) {
+    every_round(layout, every, probe_once).await
+}
+
+/// Runs `round` (blocking: probes and a file write) on the blocking pool
+/// every `every`; a slow round makes the next one skip, never pile up.
+pub(crate) async fn every_round(layout: Layout, every: Duration, round: fn(&Layout)) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let l = layout.clone();
-        let _ = tokio::task::spawn_blocking(move || probe_once(&l)).await;
+        let _ = tokio::task::spawn_blocking(move || round(&l)).await;
     }
 }
 

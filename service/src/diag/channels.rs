@@ -44,13 +44,7 @@ pub fn probe(rt: &RuntimeInfo, ch: &RuntimeChannel, timeout: Duration) -> Result
 
 /// Probes every channel of the server's Live every `every`.
 pub async fn prober(layout: Layout, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let l = layout.clone();
-        let _ = tokio::task::spawn_blocking(move || probe_once(&l)).await;
-    }
+    super::every_round(layout, every, probe_once).await
 }
 
 /// One round: each channel of Live probed, the results written at once.
